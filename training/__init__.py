@@ -1,0 +1,1 @@
+"""The experiment framework: configs, tasks, trainer, data, CLI, benchmarks."""

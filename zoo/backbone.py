@@ -1,0 +1,103 @@
+"""Base class of every backbone: a functional model with named feature levels."""
+
+import keras
+
+
+def deserialize_dtype(dtype):
+    """Turns a serialised dtype policy (dict) back into a policy object."""
+    if isinstance(dtype, dict):
+        return keras.dtype_policies.deserialize(dtype)
+    return dtype
+
+
+class Backbone(keras.Model):
+    """A functional Keras model that maps images (or tokens) to features.
+
+    Subclasses build their graph in `__init__` and end with
+    `self._init_backbone(...)`. Every backbone exposes:
+
+    - `pyramid_outputs`: dict level name (`"C2"`..`"C5"`) -> symbolic tensor,
+      the output of each stage;
+    - `feature_info`: list of dicts `{"name", "channels", "stride"}`, one per
+      pyramid level, shallowest first (as timm's `feature_info`);
+    - `features_only`: when True the model outputs the pyramid dict instead of
+      the final feature map.
+
+    Subclasses implement `get_config()` returning their constructor arguments;
+    `from_config()` calls the constructor with them.
+    """
+
+    #: Name of the layer that consumes the input image; converters adapt its
+    #: kernel when the number of input channels differs from the weights.
+    input_conv_layer = None
+
+    def _init_backbone(
+        self,
+        inputs,
+        outputs,
+        pyramid_outputs,
+        feature_info,
+        features_only=False,
+        **kwargs,
+    ):
+        check_model_kwargs(type(self), kwargs)
+        model_outputs = dict(pyramid_outputs) if features_only else outputs
+        super().__init__(inputs=inputs, outputs=model_outputs, **kwargs)
+        self.pyramid_outputs = dict(pyramid_outputs)
+        self.feature_info = [dict(info) for info in feature_info]
+        self.features_only = bool(features_only)
+
+    def save_to_preset(self, preset_dir):
+        """Writes this backbone as a preset directory (see `Task`)."""
+        from zoo.presets.directory import save_preset
+
+        save_preset(self, preset_dir)
+
+    @property
+    def num_features(self):
+        """Channels of the final feature map."""
+        return self.feature_info[-1]["channels"]
+
+    def get_config(self):
+        # Deliberately not Functional.get_config(): the constructor arguments
+        # fully describe the graph, and reloading rebuilds it from them.
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "features_only": self.features_only,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "dtype" in config:
+            config["dtype"] = deserialize_dtype(config["dtype"])
+        return cls(**config)
+
+
+MODEL_KWARGS = ("name", "trainable", "dtype")
+
+
+def check_model_kwargs(cls, kwargs):
+    """Raises TypeError for keyword arguments a zoo model does not take.
+
+    Keras' functional `Model.__init__` ignores unknown keywords; a misspelt
+    argument would otherwise pass silently.
+    """
+    unknown = sorted(set(kwargs) - set(MODEL_KWARGS))
+    if unknown:
+        raise TypeError(
+            f"{cls.__name__} got unexpected keyword arguments {unknown}."
+        )
+
+
+def standardize_data_format(data_format):
+    """`None` -> `keras.config.image_data_format()`; checks the value."""
+    data_format = data_format or keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"data_format={data_format!r} is not 'channels_last' or "
+            "'channels_first'."
+        )
+    return data_format

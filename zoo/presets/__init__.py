@@ -1,0 +1,242 @@
+"""Presets: a model's architecture, weights and preprocessing, by name.
+
+```python
+zoo.list_presets("resnet*")
+model = zoo.from_preset("resnet50")                  # built-in preset
+model = zoo.from_preset("resnet50", num_classes=5)   # fresh 5-class head
+model.save_to_preset("runs/my_model")
+model = zoo.from_preset("runs/my_model")             # local directory
+model = zoo.from_preset("hf://timm/resnet50.a1_in1k")
+```
+"""
+
+import logging
+import urllib.parse
+from pathlib import Path
+
+from zoo.errors import (
+    CorruptFileError,
+    PresetError,
+    UnknownPresetError,
+    did_you_mean,
+)
+from zoo.presets.builtin import (
+    PresetInfo,
+    get_preset,
+    list_presets,
+    load_preset_file,
+    preset_names,
+)
+from zoo.presets.directory import (
+    CONFIG_FILE,
+    load_preset_directory,
+    read_json,
+    save_preset,
+)
+
+logger = logging.getLogger("zoo")
+
+__all__ = ["PresetInfo", "from_preset", "list_presets", "save_preset"]
+
+
+def from_preset(handle, *, num_classes=None, load_weights=True, dtype=None,
+                features_only=False, **kwargs):
+    """Builds a model from a preset: architecture, weights, preprocessing.
+
+    Handles:
+        - a built-in name (`"resnet50"`; see `list_presets()`);
+        - a preset YAML file (`"my_preset.yaml"`), the built-in format;
+        - a local preset directory or `file://` path (`save_to_preset`
+          output, or a timm model directory);
+        - a timm-style tag (`"resnet50.a1_in1k"`), read from the timm
+          organisation on the Hugging Face Hub;
+        - `http(s)://host/dir/`, `hf://org/repo`, `gs://bucket/dir`,
+          `kaggle://owner/model/framework/variation[/version]`.
+
+    Downloads are cached under `$ZOO_HOME` (default `~/.cache/zoo`) and
+    verified; `ZOO_OFFLINE=1` never touches the network.
+
+    Args:
+        handle: str or path, one of the above.
+        num_classes: int or None. None keeps the pretrained head; another
+            value builds a fresh head of that size on the pretrained backbone
+            (said in a log line).
+        load_weights: bool, False builds the architecture with random weights
+            and downloads nothing.
+        dtype: dtype policy name for every layer (`"bfloat16"`,
+            `"mixed_float16"`, ...).
+        features_only: bool, return the backbone with pyramid outputs
+            `{"C2": ..., "C5": ...}`.
+        **kwargs: architecture overrides, e.g. `input_shape=(224, 224, 1)`
+            (the first convolution is adapted to the channels, as timm does),
+            `drop_path_rate=0.1`, `dropout=0.2`.
+
+    Returns:
+        keras.Model: a task model (e.g. `ImageClassifier`, with
+        `.preprocessor` set) or a backbone.
+
+    Raises:
+        UnknownPresetError: the handle is none of the above; the message
+            lists the closest built-in names.
+        OfflineError, DownloadError, HashMismatchError: see `download.fetch`.
+        WeightsError: the weights are unreadable or do not fit (a corrupt
+            cached download is removed).
+    """
+    handle = str(handle)
+    options = dict(num_classes=num_classes, load_weights=load_weights,
+                   dtype=dtype, features_only=features_only, **kwargs)
+    info = get_preset(handle)
+    if info is not None:
+        return _from_preset_file(info, **options)
+    scheme = urllib.parse.urlparse(handle).scheme
+    local = Path(handle[len("file://"):] if scheme == "file" else handle)
+    local = local.expanduser()
+    if scheme in ("", "file"):
+        if local.is_file() and local.suffix in (".yaml", ".yml"):
+            return _from_preset_file(load_preset_file(local), **options)
+        if local.is_dir():
+            return _from_directory(local, remote=False, **options)
+        if _is_timm_tag(handle):
+            return from_preset(f"hf://timm/{handle}", **options)
+        raise UnknownPresetError(
+            f"Unknown preset {handle!r}: not a built-in preset, preset file "
+            f"or directory.{did_you_mean(handle, preset_names())} "
+            "See zoo.list_presets()."
+        )
+    from zoo.presets.sources import REMOTE_SCHEMES, fetch_preset_directory
+
+    if scheme not in REMOTE_SCHEMES:
+        raise UnknownPresetError(
+            f"Unknown preset {handle!r}: scheme {scheme!r} is not one of "
+            f"{list(REMOTE_SCHEMES) + ['file']}."
+        )
+    return _from_directory(fetch_preset_directory(handle), remote=True,
+                           **options)
+
+
+def _is_timm_tag(handle):
+    """True for timm-style `architecture.tag` names such as `resnet50.a1_in1k`."""
+    import re
+
+    from zoo.convert.timm import TIMM_ARCHITECTURES
+
+    match = re.fullmatch(r"([a-z0-9_]+)\.([a-z0-9_]+)", handle)
+    return bool(match) and match.group(1) in TIMM_ARCHITECTURES
+
+
+def _attach_preprocessor(model, preprocessing):
+    from zoo.task import Task
+    from zoo.vision.preprocessing import ImagePreprocessor
+
+    if isinstance(model, Task) and preprocessing:
+        model.preprocessor = ImagePreprocessor(**preprocessing)
+    return model
+
+
+def _load_converted(model, path, weights_format, include_head, source):
+    """Converts `path` into `model`; a corrupt cached file is removed."""
+    from zoo.convert import load_weights_file
+    from zoo.presets.download import remove_cached
+
+    try:
+        load_weights_file(model, path, weights_format,
+                          include_head=include_head)
+    except CorruptFileError as e:
+        if remove_cached(path):
+            raise CorruptFileError(
+                f"{e} It came from {source}; the bad cache entry was removed,"
+                " so the next load downloads it again."
+            ) from None
+        raise
+
+
+def _build_and_load(architecture, arguments, head_classes, weights_path_fn,
+                    weights_format, source, *, num_classes, load_weights,
+                    dtype, features_only, **kwargs):
+    from zoo.registry import create_model
+
+    new_head = num_classes is not None and num_classes != head_classes
+    model = create_model(
+        architecture,
+        **{**arguments, **kwargs},
+        num_classes=num_classes or head_classes,
+        dtype=dtype,
+        features_only=features_only or None,
+    )
+    if load_weights:
+        _load_converted(model, weights_path_fn(), weights_format,
+                        include_head=not (new_head or features_only),
+                        source=source)
+        if new_head and not features_only:
+            logger.info(
+                "Preset %s has a %d-class head; built a new %d-class head "
+                "(randomly initialised) on its backbone weights.",
+                source, head_classes, num_classes,
+            )
+    return model
+
+
+def _from_preset_file(info, **options):
+    from zoo.presets.download import fetch
+
+    model = _build_and_load(
+        info.architecture,
+        info.arguments,
+        info.num_classes,
+        lambda: fetch(info.weights_uri, info.weights_hash),
+        info.weights_format,
+        f"{info.name} ({info.weights_uri})",
+        **options,
+    )
+    return _attach_preprocessor(model, info.preprocessing)
+
+
+def _timm_preprocessing(pretrained_cfg):
+    if "input_size" not in pretrained_cfg:
+        return None
+    return {
+        "image_size": list(pretrained_cfg["input_size"][1:]),
+        "crop_pct": float(pretrained_cfg.get("crop_pct", 0.875)),
+        "interpolation": pretrained_cfg.get("interpolation", "bilinear"),
+        "scale": 1.0 / 255.0,
+        "mean": list(pretrained_cfg.get("mean", (0.485, 0.456, 0.406))),
+        "std": list(pretrained_cfg.get("std", (0.229, 0.224, 0.225))),
+    }
+
+
+def _from_directory(path, *, remote, **options):
+    from zoo.convert.timm import zoo_name_for_timm
+    from zoo.presets.sources import TIMM_WEIGHTS_FILE
+
+    config_path = path / CONFIG_FILE
+    if not config_path.is_file():
+        raise PresetError(
+            f"{path} is not a preset directory: it has no {CONFIG_FILE}."
+        )
+    config = read_json(config_path)
+    if "architecture" in config:  # a timm model repository
+        model = _build_and_load(
+            zoo_name_for_timm(config["architecture"]),
+            {},
+            int(config.get("num_classes", 1000)),
+            lambda: path / TIMM_WEIGHTS_FILE,
+            "timm",
+            str(path),
+            **options,
+        )
+        return _attach_preprocessor(
+            model, _timm_preprocessing(config.get("pretrained_cfg", {}))
+        )
+    registered = str(config.get("registered_name", ""))
+    if not registered.startswith("zoo>"):
+        raise PresetError(
+            f"{config_path} describes {registered or 'an unknown class'!r}; "
+            "only zoo presets (save_to_preset) and timm model directories "
+            "load here."
+        )
+    try:
+        return load_preset_directory(path, **options)
+    except CorruptFileError:
+        raise
+    except OSError as e:
+        raise PresetError(f"Cannot read preset {path}: {e}") from None

@@ -1,0 +1,255 @@
+"""Preset directories: writing them atomically and loading them back.
+
+The layout follows keras-hub's, so the two can read each other's files:
+
+```
+config.json          the backbone, as keras.saving serialises it
+model.weights.h5     the backbone's weights
+task.json            the task model (backbone config nested), if any
+task.weights.h5      the task model's weights (backbone included)
+preprocessor.json    the preprocessor, if any
+metadata.json        versions, parameter count, sha256 and size of each file
+assets/              tokenizer vocabularies and the like
+```
+"""
+
+import datetime
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import keras
+
+from zoo.errors import PresetError, WeightsError
+
+logger = logging.getLogger("zoo")
+
+CONFIG_FILE = "config.json"
+MODEL_WEIGHTS_FILE = "model.weights.h5"
+TASK_CONFIG_FILE = "task.json"
+TASK_WEIGHTS_FILE = "task.weights.h5"
+PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
+METADATA_FILE = "metadata.json"
+FORMAT_VERSION = 1
+
+
+def _write_json(path, data):
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def read_json(path):
+    """Parses a JSON file, raising `PresetError` naming it when malformed."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise PresetError(f"{path} is not valid JSON: {e}.") from None
+
+
+def _trainable_parameter_count(model):
+    return int(sum(int(keras.ops.size(w)) for w in model.trainable_weights))
+
+
+def save_preset(model, preset_dir):
+    """Writes `model` (a `Task` or a `Backbone`) as a preset directory.
+
+    Everything is written into a temporary sibling directory that is renamed
+    into place at the end; an existing preset at `preset_dir` is replaced only
+    once the new one is complete.
+    """
+    from zoo.backbone import Backbone
+    from zoo.presets.download import hash_file
+    from zoo.task import Task
+
+    import zoo
+
+    if isinstance(model, Task):
+        backbone, task = model.backbone, model
+    elif isinstance(model, Backbone):
+        backbone, task = model, None
+    else:
+        raise TypeError(
+            "save_to_preset needs a zoo Task or Backbone, got "
+            f"{type(model).__name__}."
+        )
+    preset_dir = Path(preset_dir)
+    preset_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{preset_dir.name}.",
+                                dir=preset_dir.parent))
+    try:
+        _write_json(tmp / CONFIG_FILE,
+                    keras.saving.serialize_keras_object(backbone))
+        backbone.save_weights(tmp / MODEL_WEIGHTS_FILE)
+        if task is not None:
+            _write_json(tmp / TASK_CONFIG_FILE,
+                        keras.saving.serialize_keras_object(task))
+            task.save_weights(tmp / TASK_WEIGHTS_FILE)
+            if task.preprocessor is not None:
+                _write_json(
+                    tmp / PREPROCESSOR_CONFIG_FILE,
+                    keras.saving.serialize_keras_object(task.preprocessor),
+                )
+        files = {
+            str(p.relative_to(tmp)): {"sha256": hash_file(p),
+                                      "size": p.stat().st_size}
+            for p in sorted(tmp.rglob("*")) if p.is_file()
+        }
+        _write_json(
+            tmp / METADATA_FILE,
+            {
+                "format": "zoo-preset",
+                "format_version": FORMAT_VERSION,
+                "zoo_version": zoo.__version__,
+                "keras_version": keras.__version__,
+                "backend": keras.backend.backend(),
+                "date": datetime.datetime.now(datetime.timezone.utc)
+                .isoformat(timespec="seconds"),
+                "parameter_count": _trainable_parameter_count(model),
+                "files": files,
+            },
+        )
+        if preset_dir.exists():
+            old = preset_dir.with_name(
+                f".{preset_dir.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(preset_dir, old)
+            os.replace(tmp, preset_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, preset_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return preset_dir
+
+
+def _split_overrides(overrides, backbone_config, task_config):
+    backbone_over, task_over = {}, {}
+    for key, value in overrides.items():
+        if key in backbone_config:
+            backbone_over[key] = value
+        elif task_config is not None and key in task_config:
+            task_over[key] = value
+        else:
+            valid = sorted(set(backbone_config) | set(task_config or {}))
+            raise PresetError(
+                f"from_preset got an argument {key!r} that this preset's "
+                f"model does not take; valid: {valid}."
+            )
+    return backbone_over, task_over
+
+
+def _load_weights(model, path, source):
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise WeightsError(
+            f"Cannot load {path} ({source}) into {model.name}: {e}"
+        ) from None
+
+
+def load_preset_directory(path, *, num_classes=None, load_weights=True,
+                          dtype=None, features_only=False, **overrides):
+    """Builds the model a zoo preset directory describes.
+
+    Args:
+        path: local preset directory.
+        num_classes: int or None; a value other than the saved one builds a
+            fresh head on the saved backbone (logged).
+        load_weights: bool, False leaves the weights random.
+        dtype: dtype policy for every layer, e.g. `"bfloat16"`.
+        features_only: bool, return the backbone with pyramid outputs.
+        **overrides: backbone or task constructor arguments, e.g.
+            `input_shape=(224, 224, 1)` or `dropout=0.2`.
+
+    Returns:
+        the task model (or the backbone when there is no task or with
+        `features_only`).
+    """
+    from zoo.weights import assign_state, get_state
+
+    path = Path(path)
+    backbone_spec = read_json(path / CONFIG_FILE)
+    task_spec = None
+    if (path / TASK_CONFIG_FILE).is_file():
+        task_spec = read_json(path / TASK_CONFIG_FILE)
+    backbone_config = dict(backbone_spec.get("config", {}))
+    task_config = dict(task_spec["config"]) if task_spec else None
+    backbone_over, task_over = _split_overrides(
+        overrides, backbone_config, task_config
+    )
+    if dtype is not None:
+        backbone_over["dtype"] = dtype
+        if task_config is not None:
+            task_over["dtype"] = dtype
+
+    def build_backbone(extra):
+        spec = dict(backbone_spec)
+        spec["config"] = {**backbone_config, **extra}
+        try:
+            return keras.saving.deserialize_keras_object(spec)
+        except (TypeError, ValueError) as e:
+            raise PresetError(
+                f"Cannot build the backbone of {path}: {e}"
+            ) from None
+
+    want_task = task_spec is not None and not features_only
+    saved_classes = task_config.get("num_classes") if task_config else None
+    new_head = want_task and num_classes not in (None, saved_classes)
+    if features_only:
+        backbone_over["features_only"] = True
+    backbone = build_backbone(backbone_over)
+    if want_task:
+        task_cls = keras.saving.get_registered_object(
+            task_spec.get("registered_name")
+        )
+        if task_cls is None:
+            raise PresetError(
+                f"{path / TASK_CONFIG_FILE} names the class "
+                f"{task_spec.get('registered_name')!r}, which is not "
+                "registered; import the module that defines it."
+            )
+        config = {**task_config, **task_over, "backbone": backbone}
+        if num_classes is not None:
+            config["num_classes"] = num_classes
+        model = task_cls.from_config(config)
+    else:
+        model = backbone
+    if not load_weights:
+        return model
+
+    input_conv = getattr(backbone, "input_conv_layer", None)
+    channels_changed = "input_shape" in backbone_over and (
+        list(backbone_over["input_shape"])[-1:]
+        != list(backbone_config.get("input_shape", []))[-1:]
+    )
+    use_task_weights = want_task and not new_head
+    weights_file = path / (TASK_WEIGHTS_FILE if use_task_weights
+                           else MODEL_WEIGHTS_FILE)
+    target = model if use_task_weights else backbone
+    if not channels_changed:
+        _load_weights(target, weights_file, str(path))
+    else:
+        # Load into a twin built as saved, then copy, adapting the stem.
+        twin = build_backbone(
+            {k: v for k, v in backbone_over.items() if k != "input_shape"}
+        )
+        if use_task_weights:
+            twin = task_cls.from_config(
+                {**task_config, **task_over, "backbone": twin}
+            )
+        _load_weights(twin, weights_file, str(path))
+        assign_state(target, get_state(twin), input_conv=input_conv,
+                     source=str(weights_file))
+    if new_head:
+        logger.info(
+            "Preset %s has a %s-class head; built a new %d-class head "
+            "(randomly initialised) on its backbone weights.",
+            path, saved_classes, num_classes,
+        )
+    return model

@@ -1,0 +1,486 @@
+"""ResNet (He et al. 2015) with the v1.5, ResNet-D and squeeze-excitation options.
+
+Read top to bottom: the stem, the two residual blocks, the backbone class,
+then the registered variants.
+
+Variants of the block (`block_variant`):
+
+- `"v1"`: the stride of a bottleneck sits in its first 1x1 convolution, as in
+  the paper and `keras.applications.ResNet50`;
+- `"v1.5"` (default): the stride sits in the 3x3 convolution, as in
+  torchvision, timm, keras-hub and the Model Garden; about 0.5% more top-1.
+
+ResNet-D (He et al. 2018, "Bag of Tricks") is `stem_type="deep"` (three 3x3
+convolutions instead of one 7x7) plus `avg_down=True` (2x2 average pooling
+before the 1x1 projection of a strided shortcut). `se_ratio > 0` adds
+squeeze-excitation after the last convolution of every block, reduced to
+`se_ratio` times the block's output channels (1/16 is SE-ResNet; ResNet-RS's
+0.25 of the bottleneck width is the same 1/16). `drop_path_rate` is stochastic
+depth, rising linearly from 0 at the first block to the rate at the last.
+
+Convolutions carry no bias (every one is followed by batch norm), so the
+trainable parameter counts equal the published ones (torchvision: resnet50
+25,557,032).
+
+Layer names, used by the converters in `zoo/convert/`: `stem_conv{i}`,
+`stem_bn{i}`, `stage{s}_block{b}_conv{i}`, `stage{s}_block{b}_bn{i}`,
+`stage{s}_block{b}_shortcut_conv`, `stage{s}_block{b}_shortcut_bn`,
+`stage{s}_block{b}_se`, with stages numbered 2..5 like the pyramid levels
+C2..C5 and blocks from 1.
+"""
+
+import keras
+from keras import layers
+
+from zoo.backbone import Backbone, standardize_data_format
+from zoo.layers import DropPath, SqueezeExcite
+from zoo.layers.initializers import HostHeNormal
+from zoo.layers.squeeze_excite import make_divisible
+from zoo.registry import register_model
+
+BLOCK_TYPES = ("basic", "bottleneck")
+BLOCK_VARIANTS = ("v1", "v1.5")
+STEM_TYPES = ("basic", "deep")
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+class _Builder:
+    """Creates the layers of one backbone with shared settings."""
+
+    def __init__(self, data_format, bn_epsilon, bn_momentum, dtype):
+        self.data_format = data_format
+        self.bn_axis = -1 if data_format == "channels_last" else 1
+        self.bn_epsilon = bn_epsilon
+        self.bn_momentum = bn_momentum
+        self.dtype = dtype
+
+    def conv(self, x, filters, kernel_size, strides, name):
+        """Convolution with torch-style symmetric padding.
+
+        Keras' "same" padding puts the odd pixel of a strided convolution on
+        the bottom/right; torch pads both sides equally. Explicit zero padding
+        followed by a "valid" convolution gives torch's result, so weights
+        trained in either framework transfer exactly.
+        """
+        padding = "same"
+        if strides > 1 and kernel_size > 1:
+            x = layers.ZeroPadding2D(
+                (kernel_size - 1) // 2,
+                data_format=self.data_format,
+                dtype=self.dtype,
+                name=f"{name}_pad",
+            )(x)
+            padding = "valid"
+        return layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            use_bias=False,
+            data_format=self.data_format,
+            kernel_initializer=HostHeNormal(),
+            dtype=self.dtype,
+            name=name,
+        )(x)
+
+    def bn(self, x, name, zero_init=False):
+        return layers.BatchNormalization(
+            axis=self.bn_axis,
+            epsilon=self.bn_epsilon,
+            momentum=self.bn_momentum,
+            gamma_initializer="zeros" if zero_init else "ones",
+            dtype=self.dtype,
+            name=name,
+        )(x)
+
+    def relu(self, x, name):
+        return layers.ReLU(dtype=self.dtype, name=name)(x)
+
+    def channels(self, x):
+        return x.shape[self.bn_axis]
+
+
+def _stem(b, x, stem_type, stem_width):
+    if stem_type == "basic":
+        x = b.conv(x, stem_width, 7, 2, "stem_conv1")
+        x = b.relu(b.bn(x, "stem_bn1"), "stem_relu1")
+    else:
+        widths = (stem_width, stem_width, 2 * stem_width)
+        for i, width in enumerate(widths, start=1):
+            x = b.conv(x, width, 3, 2 if i == 1 else 1, f"stem_conv{i}")
+            x = b.relu(b.bn(x, f"stem_bn{i}"), f"stem_relu{i}")
+    # Zero padding is exact for max pooling here: the input is post-ReLU.
+    x = layers.ZeroPadding2D(
+        1, data_format=b.data_format, dtype=b.dtype, name="stem_pool_pad"
+    )(x)
+    return layers.MaxPooling2D(
+        3, strides=2, data_format=b.data_format, dtype=b.dtype, name="stem_pool"
+    )(x)
+
+
+def _shortcut(b, x, out_channels, stride, avg_down, name):
+    if stride == 1 and b.channels(x) == out_channels:
+        return x
+    conv_stride = stride
+    if avg_down and stride > 1:
+        # "same" average pooling excludes the padding from the mean, like
+        # torch's AvgPool2d(ceil_mode=True, count_include_pad=False).
+        x = layers.AveragePooling2D(
+            stride,
+            strides=stride,
+            padding="same",
+            data_format=b.data_format,
+            dtype=b.dtype,
+            name=f"{name}_shortcut_pool",
+        )(x)
+        conv_stride = 1
+    x = b.conv(x, out_channels, 1, conv_stride, f"{name}_shortcut_conv")
+    return b.bn(x, f"{name}_shortcut_bn")
+
+
+def _block_end(b, x, shortcut, se_ratio, drop_path, name):
+    out_channels = b.channels(x)
+    if se_ratio > 0:
+        x = SqueezeExcite(
+            make_divisible(out_channels * se_ratio, 8),
+            data_format=b.data_format,
+            dtype=b.dtype,
+            name=f"{name}_se",
+        )(x)
+    if drop_path > 0:
+        x = DropPath(drop_path, dtype=b.dtype, name=f"{name}_drop_path")(x)
+    x = layers.Add(dtype=b.dtype, name=f"{name}_add")([shortcut, x])
+    return b.relu(x, f"{name}_out")
+
+
+def basic_block(b, x, filters, stride, variant, avg_down, se_ratio,
+                drop_path, zero_init_residual, name):
+    """Two 3x3 convolutions (ResNet-18/34). `variant` does not apply."""
+    del variant
+    shortcut = _shortcut(b, x, filters, stride, avg_down, name)
+    x = b.conv(x, filters, 3, stride, f"{name}_conv1")
+    x = b.relu(b.bn(x, f"{name}_bn1"), f"{name}_relu1")
+    x = b.conv(x, filters, 3, 1, f"{name}_conv2")
+    x = b.bn(x, f"{name}_bn2", zero_init=zero_init_residual)
+    return _block_end(b, x, shortcut, se_ratio, drop_path, name)
+
+
+def bottleneck_block(b, x, filters, stride, variant, avg_down, se_ratio,
+                     drop_path, zero_init_residual, name):
+    """1x1 reduce, 3x3, 1x1 expand to `4 * filters` (ResNet-50 and up)."""
+    out_channels = 4 * filters
+    shortcut = _shortcut(b, x, out_channels, stride, avg_down, name)
+    stride1, stride3 = (stride, 1) if variant == "v1" else (1, stride)
+    x = b.conv(x, filters, 1, stride1, f"{name}_conv1")
+    x = b.relu(b.bn(x, f"{name}_bn1"), f"{name}_relu1")
+    x = b.conv(x, filters, 3, stride3, f"{name}_conv2")
+    x = b.relu(b.bn(x, f"{name}_bn2"), f"{name}_relu2")
+    x = b.conv(x, out_channels, 1, 1, f"{name}_conv3")
+    x = b.bn(x, f"{name}_bn3", zero_init=zero_init_residual)
+    return _block_end(b, x, shortcut, se_ratio, drop_path, name)
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f"ResNetBackbone: {name}={value!r} is not one of {list(choices)}."
+        )
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ResNetBackbone(Backbone):
+    """ResNet feature extractor: images -> C5 feature map (or C2..C5).
+
+    Args:
+        stage_blocks: list of int, blocks per stage (`[3, 4, 6, 3]` is
+            ResNet-50).
+        block_type: `"basic"` (two 3x3) or `"bottleneck"` (1x1-3x3-1x1, x4).
+        stage_filters: list of int, base width per stage.
+        block_variant: `"v1"` (stride in the first 1x1, keras.applications) or
+            `"v1.5"` (stride in the 3x3, torchvision/timm/Model Garden).
+        stem_type: `"basic"` (7x7) or `"deep"` (three 3x3, ResNet-D).
+        stem_width: int, channels of the stem (deep stems end at twice this).
+        avg_down: bool, average-pool before strided 1x1 shortcuts (ResNet-D).
+        se_ratio: float, squeeze-excitation width relative to each block's
+            output channels; 0 disables it.
+        drop_path_rate: float, stochastic depth rate of the last block.
+        zero_init_residual: bool, start each block's last batch-norm gamma at 0.
+        bn_epsilon: float, batch-norm epsilon (torch 1e-5; keras.applications
+            1.001e-5).
+        bn_momentum: float, batch-norm moving-average momentum (Keras meaning:
+            0.9 equals torch's 0.1).
+        input_shape: tuple, `(height, width, channels)`; None dims are dynamic.
+        features_only: bool, output `{"C2": ..., "C5": ...}` instead of C5.
+        data_format: `"channels_last"` or `"channels_first"`.
+        dtype: dtype policy of every layer.
+
+    Call args:
+        images: `[batch, height, width, channels]` float, already normalised
+            (see `ImagePreprocessor`).
+
+    Returns:
+        `[batch, height/32, width/32, num_features]`, or the dict of levels
+        C2..C5 at strides 4, 8, 16, 32 when `features_only`.
+    """
+
+    input_conv_layer = "stem_conv1"
+
+    def __init__(
+        self,
+        stage_blocks=(3, 4, 6, 3),
+        block_type="bottleneck",
+        stage_filters=(64, 128, 256, 512),
+        block_variant="v1.5",
+        stem_type="basic",
+        stem_width=64,
+        avg_down=False,
+        se_ratio=0.0,
+        drop_path_rate=0.0,
+        zero_init_residual=False,
+        bn_epsilon=1e-5,
+        bn_momentum=0.9,
+        input_shape=(None, None, 3),
+        features_only=False,
+        data_format=None,
+        dtype=None,
+        **kwargs,
+    ):
+        _check_choice("block_type", block_type, BLOCK_TYPES)
+        _check_choice("block_variant", block_variant, BLOCK_VARIANTS)
+        _check_choice("stem_type", stem_type, STEM_TYPES)
+        if len(stage_blocks) != len(stage_filters):
+            raise ValueError(
+                "ResNetBackbone: stage_blocks and stage_filters must have the "
+                f"same length, got {list(stage_blocks)} and "
+                f"{list(stage_filters)}."
+            )
+        if not 0.0 <= drop_path_rate < 1.0:
+            raise ValueError(
+                f"ResNetBackbone: drop_path_rate={drop_path_rate} must be in "
+                "[0, 1)."
+            )
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3:
+            raise ValueError(
+                "ResNetBackbone: input_shape must be (height, width, channels),"
+                f" got {input_shape}."
+            )
+        data_format = standardize_data_format(data_format)
+        if data_format == "channels_first":
+            model_shape = (input_shape[2], input_shape[0], input_shape[1])
+        else:
+            model_shape = input_shape
+
+        b = _Builder(data_format, bn_epsilon, bn_momentum, dtype)
+        block_fn = basic_block if block_type == "basic" else bottleneck_block
+        total_blocks = sum(stage_blocks)
+
+        images = keras.Input(shape=model_shape, name="images")
+        x = _stem(b, images, stem_type, stem_width)
+        pyramid, feature_info = {}, []
+        block_index, stride = 0, 4
+        for stage_index, (blocks, filters) in enumerate(
+            zip(stage_blocks, stage_filters)
+        ):
+            level = stage_index + 2
+            stage_stride = 1 if stage_index == 0 else 2
+            for block in range(blocks):
+                rate = 0.0
+                if total_blocks > 1:
+                    rate = drop_path_rate * block_index / (total_blocks - 1)
+                x = block_fn(
+                    b,
+                    x,
+                    filters,
+                    stage_stride if block == 0 else 1,
+                    block_variant,
+                    avg_down,
+                    se_ratio,
+                    rate,
+                    zero_init_residual,
+                    name=f"stage{level}_block{block + 1}",
+                )
+                block_index += 1
+            stride *= stage_stride
+            pyramid[f"C{level}"] = x
+            feature_info.append(
+                {"name": f"C{level}", "channels": b.channels(x),
+                 "stride": stride}
+            )
+
+        self._init_backbone(
+            inputs=images,
+            outputs=x,
+            pyramid_outputs=pyramid,
+            feature_info=feature_info,
+            features_only=features_only,
+            dtype=dtype,
+            **kwargs,
+        )
+        self.stage_blocks = list(stage_blocks)
+        self.block_type = block_type
+        self.stage_filters = list(stage_filters)
+        self.block_variant = block_variant
+        self.stem_type = stem_type
+        self.stem_width = stem_width
+        self.avg_down = avg_down
+        self.se_ratio = se_ratio
+        self.drop_path_rate = drop_path_rate
+        self.zero_init_residual = zero_init_residual
+        self.bn_epsilon = bn_epsilon
+        self.bn_momentum = bn_momentum
+        self.image_shape = input_shape
+        self.data_format = data_format
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "stage_blocks": self.stage_blocks,
+                "block_type": self.block_type,
+                "stage_filters": self.stage_filters,
+                "block_variant": self.block_variant,
+                "stem_type": self.stem_type,
+                "stem_width": self.stem_width,
+                "avg_down": self.avg_down,
+                "se_ratio": self.se_ratio,
+                "drop_path_rate": self.drop_path_rate,
+                "zero_init_residual": self.zero_init_residual,
+                "bn_epsilon": self.bn_epsilon,
+                "bn_momentum": self.bn_momentum,
+                "input_shape": list(self.image_shape),
+                "data_format": self.data_format,
+            }
+        )
+        return config
+
+
+# --- Registered variants --------------------------------------------------
+
+DEPTHS = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+
+
+def build_resnet(
+    depth,
+    *,
+    num_classes=1000,
+    input_shape=(None, None, 3),
+    features_only=False,
+    pooling="avg",
+    dropout=0.0,
+    activation=None,
+    dtype=None,
+    preprocessor=None,
+    **backbone_kwargs,
+):
+    """Builds a ResNet classifier (or backbone) of a depth in `DEPTHS`.
+
+    Args:
+        depth: int, one of 18, 34, 50, 101, 152.
+        num_classes: int, classes of the head.
+        input_shape: `(height, width, channels)`.
+        features_only: bool, return the `ResNetBackbone` with pyramid outputs.
+        pooling, dropout, activation: see `ImageClassifier`.
+        dtype: dtype policy name, e.g. `"mixed_bfloat16"`.
+        preprocessor: optional `ImagePreprocessor` attached to the classifier.
+        **backbone_kwargs: any `ResNetBackbone` argument (`block_variant`,
+            `drop_path_rate`, `se_ratio`, ...).
+
+    Returns:
+        `ImageClassifier`, or `ResNetBackbone` when `features_only`.
+    """
+    from zoo.vision.image_classifier import ImageClassifier
+
+    if depth not in DEPTHS:
+        raise ValueError(f"ResNet depth must be one of {sorted(DEPTHS)}.")
+    block_type, stage_blocks = DEPTHS[depth]
+    backbone = ResNetBackbone(
+        stage_blocks=stage_blocks,
+        block_type=block_type,
+        input_shape=input_shape,
+        features_only=features_only,
+        dtype=dtype,
+        name=f"resnet{depth}_backbone",
+        **backbone_kwargs,
+    )
+    if features_only:
+        return backbone
+    return ImageClassifier(
+        backbone,
+        num_classes=num_classes,
+        pooling=pooling,
+        dropout=dropout,
+        activation=activation,
+        preprocessor=preprocessor,
+        dtype=dtype,
+        name=f"resnet{depth}",
+    )
+
+
+RESNET_D = {"stem_type": "deep", "stem_width": 32, "avg_down": True}
+
+
+@register_model
+def resnet18(**kwargs):
+    """ResNet-18: basic blocks [2, 2, 2, 2], 11.7M parameters."""
+    return build_resnet(18, **kwargs)
+
+
+@register_model
+def resnet34(**kwargs):
+    """ResNet-34: basic blocks [3, 4, 6, 3], 21.8M parameters."""
+    return build_resnet(34, **kwargs)
+
+
+@register_model
+def resnet50(**kwargs):
+    """ResNet-50: bottleneck blocks [3, 4, 6, 3], 25.6M parameters."""
+    return build_resnet(50, **kwargs)
+
+
+@register_model
+def resnet101(**kwargs):
+    """ResNet-101: bottleneck blocks [3, 4, 23, 3], 44.5M parameters."""
+    return build_resnet(101, **kwargs)
+
+
+@register_model
+def resnet152(**kwargs):
+    """ResNet-152: bottleneck blocks [3, 8, 36, 3], 60.2M parameters."""
+    return build_resnet(152, **kwargs)
+
+
+@register_model
+def resnet18d(**kwargs):
+    """ResNet-18-D: deep stem and average-pool shortcuts."""
+    return build_resnet(18, **{**RESNET_D, **kwargs})
+
+
+@register_model
+def resnet34d(**kwargs):
+    """ResNet-34-D: deep stem and average-pool shortcuts."""
+    return build_resnet(34, **{**RESNET_D, **kwargs})
+
+
+@register_model
+def resnet50d(**kwargs):
+    """ResNet-50-D: deep stem and average-pool shortcuts."""
+    return build_resnet(50, **{**RESNET_D, **kwargs})
+
+
+@register_model
+def resnet101d(**kwargs):
+    """ResNet-101-D: deep stem and average-pool shortcuts."""
+    return build_resnet(101, **{**RESNET_D, **kwargs})
+
+
+@register_model
+def seresnet50(**kwargs):
+    """SE-ResNet-50: squeeze-excitation (1/16) in every bottleneck."""
+    return build_resnet(50, **{"se_ratio": 1 / 16, **kwargs})
