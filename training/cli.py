@@ -3,11 +3,22 @@
 ```sh
 zoo models "resnet*"        # registered architectures
 zoo presets "resnet*"       # presets: parameters, input size, weights, license
+zoo train ...               # training experiments (training/train_cli.py)
+zoo bench ...               # benchmarks (training/bench/cli.py)
 ```
+
+Each larger subcommand lives in its own module exposing
+`add_parser(subparsers)`, which registers the subcommand and sets
+`func(args) -> exit status` as its default.
 """
 
 import argparse
+import importlib
+import importlib.util
 import sys
+
+#: Modules that add a subcommand, in the order `zoo --help` lists them.
+SUBCOMMAND_MODULES = ("training.train_cli", "training.bench.cli")
 
 
 def _models(args):
@@ -41,6 +52,11 @@ def build_parser():
     presets = sub.add_parser("presets", help="list built-in presets")
     presets.add_argument("pattern", nargs="?", default="*")
     presets.set_defaults(func=_presets)
+    for name in SUBCOMMAND_MODULES:
+        if importlib.util.find_spec(name.rsplit(".", 1)[0]) is None:
+            continue
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).add_parser(sub)
     return parser
 
 
