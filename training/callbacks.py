@@ -1,0 +1,272 @@
+"""Callbacks the trainer hands to `Model.fit`.
+
+One Keras "epoch" is one loop of `loop_steps` training steps; the callbacks
+turn epochs back into global steps.
+"""
+
+import json
+import logging
+import math
+import os
+import time
+
+import keras
+
+from training import checkpoints
+from zoo.errors import ZooError
+
+logger = logging.getLogger("zoo")
+
+
+class TrainingDivergedError(ZooError, RuntimeError):
+    """The loss blew up more often than `recovery_max_trials` allows."""
+
+
+def _sync_jax_state(model):
+    """Makes the Keras variables current during `fit` on JAX.
+
+    The JAX trainer keeps the training state outside the variables between
+    epochs; after this call, variables read current values, and values
+    assigned to them are what the next step uses.
+    """
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
+
+
+def current_learning_rate(optimizer):
+    """The optimizer's learning rate at its current iteration, as a float."""
+    lr = optimizer.learning_rate
+    return float(keras.ops.convert_to_numpy(lr))
+
+
+class StepInfo(keras.callbacks.Callback):
+    """Adds `step`, `steps_per_second` and `learning_rate` to the epoch logs."""
+
+    def __init__(self, loop_steps):
+        super().__init__()
+        self.loop_steps = loop_steps
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        elapsed = time.perf_counter() - self._start
+        logs["step"] = (epoch + 1) * self.loop_steps
+        logs["steps_per_second"] = self.loop_steps / max(elapsed, 1e-9)
+        logs["learning_rate"] = current_learning_rate(self.model.optimizer)
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves a checkpoint every `checkpoint_interval` steps and at the end."""
+
+    def __init__(self, model_dir, loop_steps, checkpoint_interval,
+                 train_steps, max_to_keep):
+        super().__init__()
+        self.model_dir = model_dir
+        self.loop_steps = loop_steps
+        self.checkpoint_interval = checkpoint_interval
+        self.train_steps = train_steps
+        self.max_to_keep = max_to_keep
+        self.last_saved = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = (epoch + 1) * self.loop_steps
+        if step % self.checkpoint_interval and step != self.train_steps:
+            return
+        _sync_jax_state(self.model)
+        path = checkpoints.save_checkpoint(
+            self.model, self.model.optimizer, step, self.model_dir,
+            max_to_keep=self.max_to_keep)
+        self.last_saved = step
+        logger.info("Saved checkpoint %s", path)
+
+
+class LossGuard(keras.callbacks.Callback):
+    """Restores the last checkpoint when the loss is NaN or too large.
+
+    After `recovery_begin_steps`, a training loss that is not finite or
+    exceeds `loss_upper_bound` restores the newest checkpoint (model and
+    optimizer) and training goes on with the next batches. More than
+    `max_trials` recoveries stop the run with `TrainingDivergedError`.
+    """
+
+    def __init__(self, model_dir, loop_steps, start_step, loss_upper_bound,
+                 recovery_begin_steps, max_trials):
+        super().__init__()
+        self.model_dir = model_dir
+        self.loop_steps = loop_steps
+        self.start_step = start_step
+        self.loss_upper_bound = loss_upper_bound
+        self.recovery_begin_steps = recovery_begin_steps
+        self.max_trials = max_trials
+        self.trials = 0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not logs or "loss" not in logs:
+            return
+        step = self._epoch * self.loop_steps + batch + 1
+        if step < self.recovery_begin_steps:
+            return
+        loss = float(logs["loss"])
+        if math.isfinite(loss) and loss <= self.loss_upper_bound:
+            return
+        self.trials += 1
+        if self.trials > self.max_trials:
+            raise TrainingDivergedError(
+                f"Training loss is {loss} at step {step} (bound "
+                f"{self.loss_upper_bound}); gave up after "
+                f"{self.max_trials} recoveries (trainer.recovery_max_trials)."
+            )
+        _sync_jax_state(self.model)
+        meta = checkpoints.restore_latest(self.model, self.model.optimizer,
+                                          self.model_dir)
+        if meta is None:
+            raise TrainingDivergedError(
+                f"Training loss is {loss} at step {step} and there is no "
+                f"checkpoint in {self.model_dir} to recover from."
+            )
+        self.model.reset_metrics()
+        logger.warning(
+            "Loss %s at step %d: restored the step-%d checkpoint "
+            "(recovery %d of %d); training goes on with the next batches.",
+            loss, step, meta["step"], self.trials, self.max_trials,
+        )
+
+
+class Summaries(keras.callbacks.Callback):
+    """TensorBoard scalars under `model_dir/train` and `model_dir/validation`,
+    with the global step on the x axis."""
+
+    def __init__(self, model_dir, loop_steps, validation_subdir="validation"):
+        super().__init__()
+        import tensorflow as tf
+
+        self._tf = tf
+        self.loop_steps = loop_steps
+        self.train_writer = tf.summary.create_file_writer(
+            os.path.join(model_dir, "train"))
+        self.val_writer = tf.summary.create_file_writer(
+            os.path.join(model_dir, validation_subdir))
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = (epoch + 1) * self.loop_steps
+        for writer, validation in ((self.train_writer, False),
+                                   (self.val_writer, True)):
+            with writer.as_default(step=step):
+                for name, value in (logs or {}).items():
+                    if name == "step" or name.startswith("val_") != validation:
+                        continue
+                    tag = name[4:] if validation else name
+                    self._tf.summary.scalar(tag, float(value))
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        self.train_writer.close()
+        self.val_writer.close()
+
+
+class BestExporter(keras.callbacks.Callback):
+    """Exports the model as a preset when the validation metric improves.
+
+    The best value and its step are kept in `<export_dir>/best.json`, so a
+    resumed run only exports a model better than every earlier one.
+    """
+
+    def __init__(self, export_dir, metric, comparison, loop_steps,
+                 preprocessor=None):
+        super().__init__()
+        self.export_dir = export_dir
+        self.metric = metric if metric.startswith("val_") else f"val_{metric}"
+        self.higher = comparison == "higher"
+        self.loop_steps = loop_steps
+        self.preprocessor = preprocessor
+        self.best = None
+        record = os.path.join(export_dir, "best.json")
+        if os.path.isfile(record):
+            with open(record) as f:
+                self.best = json.load(f)["value"]
+
+    def _better(self, value):
+        if self.best is None:
+            return True
+        return value > self.best if self.higher else value < self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not logs or self.metric not in logs:
+            return
+        value = float(logs[self.metric])
+        if not math.isfinite(value) or not self._better(value):
+            return
+        _sync_jax_state(self.model)
+        step = (epoch + 1) * self.loop_steps
+        os.makedirs(self.export_dir, exist_ok=True)
+        with ema_weights(self.model):
+            saved = self.model.preprocessor
+            self.model.preprocessor = self.preprocessor
+            try:
+                self.model.save_to_preset(
+                    os.path.join(self.export_dir, "preset"))
+            finally:
+                self.model.preprocessor = saved
+        self.best = value
+        tmp = os.path.join(self.export_dir, "best.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump({"metric": self.metric, "value": value, "step": step},
+                      f)
+        os.replace(tmp, os.path.join(self.export_dir, "best.json"))
+        logger.info("New best %s = %.4f at step %d: exported to %s",
+                    self.metric, value, step, self.export_dir)
+
+
+class ema_weights:
+    """Context manager: the optimizer's EMA weights swapped into the model.
+
+    Does nothing when the optimizer keeps no moving average.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.saved = None
+
+    def __enter__(self):
+        optimizer = self.model.optimizer
+        averages = getattr(optimizer, "_model_variables_moving_average", None)
+        if not getattr(optimizer, "use_ema", False) or not averages:
+            return self
+        variables = self.model.trainable_variables
+        self.saved = [keras.ops.copy(v.value) for v in variables]
+        for variable, average in zip(variables, averages):
+            variable.assign(average)
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            for variable, value in zip(self.model.trainable_variables,
+                                       self.saved):
+                variable.assign(value)
+        return False
+
+
+class CorruptImageReport(keras.callbacks.Callback):
+    """Adds `corrupt_images` (skipped so far) to the logs and warns on new ones."""
+
+    def __init__(self, counter):
+        super().__init__()
+        self.counter = counter
+        self.reported = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        count = self.counter.count
+        if logs is not None:
+            logs["corrupt_images"] = count
+        if count > self.reported:
+            logger.warning("Skipped %d undecodable images so far.", count)
+            self.reported = count

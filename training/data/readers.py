@@ -1,0 +1,194 @@
+"""Sources of labelled images as tf.data streams of (record, label).
+
+A record is either encoded image bytes (tf.string, decoded later, after
+shuffling, so that skipping ahead on resumption is cheap) or an already
+decoded uint8 image. Every reader returns `(dataset, decoded)` where
+`decoded` says which.
+
+- `tfrecord`: the Model Garden's classification TFRecords, features
+  `image/encoded` (JPEG/PNG bytes) and `image/class/label` (int64);
+- `folder`: `root/<class name>/<image file>`, classes numbered in sorted
+  order;
+- `tfds`: a TensorFlow Datasets set already prepared in `tfds_data_dir`
+  (never downloaded);
+- `synthetic`: random images and labels from the seed;
+- `digits`: the 1,797 scikit-learn 8x8 digits, scaled to 0-255, with a fixed
+  split (first 80% after a seeded shuffle: train; the rest: validation).
+"""
+
+import glob
+import os
+
+import numpy as np
+
+from training.config.base import ConfigError
+
+FILE_TYPES = ("tfrecord", "folder", "tfds", "synthetic", "digits")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+DIGITS_SPLIT_SEED = 1234
+DIGITS_TRAIN_FRACTION = 0.8
+
+
+def input_paths(data_config):
+    """The input patterns of a `DataConfig` as a list of str."""
+    paths = data_config.input_path
+    if isinstance(paths, str):
+        paths = [p for p in paths.split(",")]
+    return [p.strip() for p in paths if p and p.strip()]
+
+
+def infer_file_type(data_config):
+    """The reader to use: `file_type` when set, else guessed from the paths."""
+    if data_config.file_type:
+        if data_config.file_type not in FILE_TYPES:
+            raise ConfigError(
+                f"file_type {data_config.file_type!r} is not one of "
+                f"{list(FILE_TYPES)}."
+            )
+        return data_config.file_type
+    if data_config.tfds_name:
+        return "tfds"
+    paths = input_paths(data_config)
+    if not paths:
+        raise ConfigError(
+            "The data config names no input: set input_path, tfds_name or "
+            f"file_type (one of {list(FILE_TYPES)})."
+        )
+    if len(paths) == 1 and os.path.isdir(paths[0]):
+        return "folder"
+    return "tfrecord"
+
+
+def list_files(data_config):
+    """Expands the input patterns; raises naming a pattern that matches nothing."""
+    files = []
+    for pattern in input_paths(data_config):
+        matches = sorted(glob.glob(pattern))
+        if not matches:
+            raise ConfigError(
+                f"input_path pattern {pattern!r} matches no file."
+            )
+        files.extend(matches)
+    return files
+
+
+def read_tfrecords(data_config, num_shards=1, shard_index=0):
+    """Model Garden classification TFRecords -> (encoded bytes, label)."""
+    import tensorflow as tf
+
+    files = list_files(data_config)
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    shard_examples = num_shards > 1 and len(files) < num_shards
+    if num_shards > 1 and not shard_examples:
+        dataset = dataset.shard(num_shards, shard_index)
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=data_config.cycle_length or 1,
+        block_length=data_config.block_length,
+        deterministic=True,
+    )
+    if shard_examples:
+        dataset = dataset.shard(num_shards, shard_index)
+    features = {
+        "image/encoded": tf.io.FixedLenFeature((), tf.string),
+        "image/class/label": tf.io.FixedLenFeature((), tf.int64),
+    }
+
+    def parse(record):
+        parsed = tf.io.parse_single_example(record, features)
+        return parsed["image/encoded"], tf.cast(parsed["image/class/label"],
+                                                tf.int32)
+
+    return dataset.map(parse, deterministic=True), False
+
+
+def folder_classes(root):
+    """Sorted class folder names under `root`."""
+    classes = sorted(
+        d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))
+    )
+    if not classes:
+        raise ConfigError(f"Image folder {root} has no class subfolders.")
+    return classes
+
+
+def read_folder(data_config, num_shards=1, shard_index=0):
+    """`root/<class>/<image>` -> (encoded bytes, label)."""
+    import tensorflow as tf
+
+    root = input_paths(data_config)[0]
+    classes = folder_classes(root)
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        for file_name in sorted(os.listdir(os.path.join(root, name))):
+            if file_name.lower().endswith(IMAGE_EXTENSIONS):
+                paths.append(os.path.join(root, name, file_name))
+                labels.append(label)
+    if not paths:
+        raise ConfigError(f"Image folder {root} holds no image files.")
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (paths, np.asarray(labels, "int32")))
+    if num_shards > 1:
+        dataset = dataset.shard(num_shards, shard_index)
+    return dataset.map(lambda p, l: (tf.io.read_file(p), l),
+                       deterministic=True), False
+
+
+def read_tfds(data_config, num_shards=1, shard_index=0):
+    """A prepared TensorFlow Datasets split -> (uint8 image, label)."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise ConfigError(
+            f"tfds_name={data_config.tfds_name!r} needs tensorflow-datasets:"
+            " pip install tensorflow-datasets."
+        ) from None
+    builder = tfds.builder(data_config.tfds_name,
+                           data_dir=data_config.tfds_data_dir or None)
+    try:
+        dataset = builder.as_dataset(split=data_config.tfds_split,
+                                     as_supervised=True, shuffle_files=False)
+    except AssertionError as e:
+        raise ConfigError(
+            f"TFDS set {data_config.tfds_name!r} is not prepared in "
+            f"{data_config.tfds_data_dir or 'the default data dir'} "
+            f"(zoo never downloads): {e}"
+        ) from None
+    if num_shards > 1:
+        dataset = dataset.shard(num_shards, shard_index)
+    return dataset, True
+
+
+def read_synthetic(data_config, image_size, num_classes, seed):
+    """Random uint8 images and labels, the same for a given seed."""
+    import tensorflow as tf
+
+    count = data_config.num_examples if data_config.num_examples > 0 else 256
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (count,) + tuple(image_size), "uint8")
+    labels = rng.integers(0, num_classes, (count,)).astype("int32")
+    return tf.data.Dataset.from_tensor_slices((images, labels)), True
+
+
+def digits_arrays(is_training):
+    """The scikit-learn digits as uint8 `[n, 8, 8, 1]` images and labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype("uint8")
+    labels = digits.target.astype("int32")
+    order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(labels))
+    cut = int(len(labels) * DIGITS_TRAIN_FRACTION)
+    chosen = order[:cut] if is_training else order[cut:]
+    return images[chosen][..., None], labels[chosen]
+
+
+def read_digits(is_training, num_shards=1, shard_index=0):
+    """The embedded digits split -> (uint8 image, label)."""
+    import tensorflow as tf
+
+    images, labels = digits_arrays(is_training)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    if num_shards > 1:
+        dataset = dataset.shard(num_shards, shard_index)
+    return dataset, True

@@ -1,0 +1,218 @@
+"""`runtime.distribution_strategy` mapped onto each backend.
+
+| strategy | TensorFlow | JAX |
+|---|---|---|
+| `off` (default) | default device | default device |
+| `one_device` | `tf.distribute.OneDeviceStrategy` | default device |
+| `mirrored` | `MirroredStrategy` over the GPUs, else the CPU devices | `keras.distribution.DataParallel` over the local devices |
+| `data_parallel` | (use `mirrored`) | `DataParallel` over every process's devices |
+| `multi_worker_mirrored` | `MultiWorkerMirroredStrategy` from `worker_hosts` | (use `data_parallel` with `worker_hosts`) |
+| `model_parallel` | (not available) | `ModelParallel` with `model_parallel_layout` |
+| `tpu` | `TPUStrategy` on `runtime.tpu` | (run JAX on the TPU host: `data_parallel`) |
+
+Multi-process: `worker_hosts` lists `host:port` of every process and
+`task_index` is this one; on JAX the first host is the coordinator of
+`keras.distribution.initialize` (CPU collectives through gloo).
+
+`num_cpu_devices > 0` splits the host CPU into that many devices on either
+backend, to exercise data parallelism without accelerators; it must be set
+before the backend first touches a device, which `configure_devices` does.
+"""
+
+import contextlib
+import json
+import logging
+import os
+
+import keras
+
+from training.config.base import ConfigError
+
+logger = logging.getLogger("zoo")
+
+TF_STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
+JAX_STRATEGIES = ("one_device", "mirrored", "data_parallel",
+                  "model_parallel")
+OFF = ("", "off", "none", "default")
+
+
+class Distribution:
+    """The distribution of one run: a scope to build the model in, and this
+    process's place among all processes.
+
+    Attributes:
+        name: the strategy name.
+        num_processes: processes training together.
+        process_index: this process's index.
+        num_replicas: devices the global batch is split over.
+    """
+
+    def __init__(self, name="off", strategy=None, num_processes=1,
+                 process_index=0, num_replicas=1):
+        self.name = name
+        self.strategy = strategy
+        self.num_processes = num_processes
+        self.process_index = process_index
+        self.num_replicas = num_replicas
+
+    def scope(self):
+        """Context manager in which the model and optimizer are created."""
+        if self.strategy is not None:
+            return self.strategy.scope()
+        return contextlib.nullcontext()
+
+    @property
+    def is_chief(self):
+        """True on the process that writes summaries and exports."""
+        return self.process_index == 0
+
+
+def _hosts(runtime):
+    return [h.strip() for h in (runtime.worker_hosts or "").split(",")
+            if h.strip()]
+
+
+def configure_devices(runtime):
+    """Applies `num_cpu_devices` before the backend initialises its devices."""
+    n = runtime.num_cpu_devices
+    if n <= 0:
+        return
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        try:
+            jax.config.update("jax_num_cpu_devices", n)
+        except (RuntimeError, AttributeError):
+            flags = os.environ.get("XLA_FLAGS", "")
+            os.environ["XLA_FLAGS"] = (
+                f"{flags} --xla_force_host_platform_device_count={n}")
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        cpus = tf.config.list_physical_devices("CPU")
+        try:
+            tf.config.set_logical_device_configuration(
+                cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+        except RuntimeError as e:
+            raise ConfigError(
+                "runtime.num_cpu_devices must be applied before TensorFlow "
+                f"starts; it already had: {e}"
+            ) from None
+
+
+def build_distribution(runtime):
+    """A `Distribution` for `runtime` on the active backend.
+
+    Raises:
+        ConfigError: a strategy the backend cannot run, naming the backend
+            that can.
+    """
+    name = (runtime.distribution_strategy or "off").lower()
+    backend = keras.backend.backend()
+    if name in OFF:
+        return Distribution()
+    if backend == "tensorflow":
+        if name not in TF_STRATEGIES:
+            other = "JAX" if name in JAX_STRATEGIES else "no backend"
+            raise ConfigError(
+                f"distribution_strategy={name!r} is not available on "
+                f"TensorFlow ({other} runs it); TensorFlow runs "
+                f"{list(TF_STRATEGIES)}."
+            )
+        return _tensorflow_distribution(name, runtime)
+    if backend == "jax":
+        if name not in JAX_STRATEGIES:
+            other = "TensorFlow" if name in TF_STRATEGIES else "no backend"
+            raise ConfigError(
+                f"distribution_strategy={name!r} is not available on JAX "
+                f"({other} runs it); JAX runs {list(JAX_STRATEGIES)}."
+            )
+        return _jax_distribution(name, runtime)
+    raise ConfigError(
+        f"distribution_strategy={name!r} needs the TensorFlow or JAX backend,"
+        f" not {backend}."
+    )
+
+
+def _tensorflow_distribution(name, runtime):
+    import tensorflow as tf
+
+    if name == "one_device":
+        gpus = tf.config.list_logical_devices("GPU")
+        device = gpus[0].name if gpus else "/cpu:0"
+        return Distribution(name, tf.distribute.OneDeviceStrategy(device))
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        if runtime.num_gpus:
+            gpus = gpus[:runtime.num_gpus]
+        devices = [d.name for d in gpus] or [
+            d.name for d in tf.config.list_logical_devices("CPU")]
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        return Distribution(name, strategy,
+                            num_replicas=strategy.num_replicas_in_sync)
+    if name == "multi_worker_mirrored":
+        hosts = _hosts(runtime)
+        if hosts:
+            os.environ["TF_CONFIG"] = json.dumps({
+                "cluster": {"worker": hosts},
+                "task": {"type": "worker", "index": max(0,
+                                                        runtime.task_index)},
+            })
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        resolver = strategy.cluster_resolver
+        return Distribution(
+            name, strategy,
+            num_processes=max(1, len(hosts)),
+            process_index=resolver.task_id if resolver else 0,
+            num_replicas=strategy.num_replicas_in_sync)
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+        tpu=runtime.tpu or "")
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    strategy = tf.distribute.TPUStrategy(resolver)
+    return Distribution(name, strategy,
+                        num_replicas=strategy.num_replicas_in_sync)
+
+
+def _jax_distribution(name, runtime):
+    import jax
+
+    hosts = _hosts(runtime)
+    if len(hosts) > 1:
+        if jax.default_backend() == "cpu" or not jax.devices():
+            jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        keras.distribution.initialize(
+            job_addresses=hosts[0],
+            num_processes=len(hosts),
+            process_id=runtime.task_index,
+        )
+    if name == "one_device":
+        return Distribution(name)
+    devices = jax.devices()
+    if name in ("mirrored", "data_parallel"):
+        distribution = keras.distribution.DataParallel(
+            devices=devices, auto_shard_dataset=False)
+    else:
+        shape = runtime.mesh_shape or [1, len(devices)]
+        if shape[0] * shape[1] != len(devices):
+            raise ConfigError(
+                f"runtime.mesh_shape {shape} needs {shape[0] * shape[1]} "
+                f"devices; there are {len(devices)}."
+            )
+        mesh = keras.distribution.DeviceMesh(
+            shape=tuple(shape), axis_names=("batch", "model"),
+            devices=devices)
+        layout = keras.distribution.LayoutMap(mesh)
+        for pattern, axes in (runtime.model_parallel_layout or {}).items():
+            layout[pattern] = tuple(axes)
+        distribution = keras.distribution.ModelParallel(
+            layout_map=layout, batch_dim_name="batch",
+            auto_shard_dataset=False)
+    keras.distribution.set_distribution(distribution)
+    return Distribution(
+        name,
+        num_processes=jax.process_count(),
+        process_index=jax.process_index(),
+        num_replicas=len(devices),
+    )

@@ -1,0 +1,98 @@
+"""The task interface: what to train, independent of how.
+
+A task turns its `TaskConfig` into a model, input pipelines, a loss and
+metrics; the trainer does the rest with `Model.fit`. As in the Model Garden's
+`base_task.Task`.
+"""
+
+import logging
+import os
+
+import keras
+
+logger = logging.getLogger("zoo")
+
+
+class Task:
+    """Base class of every task.
+
+    Args:
+        params: the task's config (a `TaskConfig` subclass).
+    """
+
+    def __init__(self, params):
+        self.params = params
+
+    def build_model(self):
+        """A new Keras model for this task (random weights)."""
+        raise NotImplementedError
+
+    def build_inputs(self, data_config, *, seed=0, start_step=0,
+                     num_shards=1, shard_index=0, counter=None):
+        """A `tf.data.Dataset` of (features, labels) batches."""
+        raise NotImplementedError
+
+    def build_losses(self):
+        """The Keras loss passed to `compile`."""
+        raise NotImplementedError
+
+    def build_metrics(self):
+        """Keras metrics passed to `compile`."""
+        return []
+
+    def export_preprocessor(self):
+        """The preprocessor attached to exported presets, or None."""
+        return None
+
+    def initialize(self, model):
+        """Loads `init_checkpoint` into `model` (all or the backbone)."""
+        path = self.params.init_checkpoint
+        if not path:
+            return
+        from training.checkpoints import load_checkpoint_state
+        from zoo.weights import assign_state, get_state
+
+        modules = self.params.init_checkpoint_modules
+        target = model.backbone if modules == "backbone" else model
+        if os.path.exists(path) and (
+                os.path.isfile(path) or _is_checkpoint_dir(path)):
+            state, _ = load_checkpoint_state(path)
+            state = _select(state, target, model)
+        else:
+            import zoo
+
+            source = zoo.from_preset(path)
+            source = source.backbone if modules == "backbone" else source
+            state = get_state(source)
+        assign_state(target, state,
+                     input_conv=getattr(getattr(target, "backbone", target),
+                                        "input_conv_layer", None),
+                     source=path)
+        logger.info("Initialised %s weights from %s.", modules, path)
+
+
+def _is_checkpoint_dir(path):
+    return any(name.startswith("ckpt-") for name in os.listdir(path))
+
+
+def _select(state, target, model):
+    """The entries of a checkpoint state that belong to `target`."""
+    if target is model:
+        return state
+    paths = {v.path for v in target.weights}
+    return {k: v for k, v in state.items() if k in paths}
+
+
+def l2_regularize_kernels(model, l2_weight_decay):
+    """Adds `l2_weight_decay / 2 * sum(w ** 2)` over every kernel to the loss.
+
+    The Model Garden's `l2_weight_decay` convention (its `tf.nn.l2_loss` is
+    half the squared norm). Biases and normalisation parameters are exempt.
+    """
+    if not l2_weight_decay:
+        return
+    regularizer = keras.regularizers.L2(l2_weight_decay / 2.0)
+    for variable in model.trainable_weights:
+        if variable.path.endswith("kernel"):
+            variable.regularizer = regularizer
+
