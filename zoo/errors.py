@@ -53,6 +53,18 @@ class CorruptFileError(WeightsError):
     """
 
 
+class SequenceTooLongError(ZooError, ValueError):
+    """A token sequence longer than the model or the preprocessor allows."""
+
+
+class VocabularyError(ZooError, ValueError):
+    """A tokenizer vocabulary that does not fit the model or lacks a token."""
+
+
+class DataFormatError(ZooError, ValueError):
+    """A data file with a malformed record; the message names file and line."""
+
+
 def closest_names(name, candidates, n=5):
     """Returns up to `n` names from `candidates` that look like `name`.
 

@@ -1,6 +1,16 @@
 """Layers shared by several model families."""
 
+from zoo.layers.attention import MultiHeadAttention
 from zoo.layers.drop_path import DropPath
 from zoo.layers.squeeze_excite import SqueezeExcite
+from zoo.layers.transformer import PositionEmbedding, TransformerEncoderBlock
+from zoo.layers.truncated_normal import HostTruncatedNormal
 
-__all__ = ["DropPath", "SqueezeExcite"]
+__all__ = [
+    "DropPath",
+    "HostTruncatedNormal",
+    "MultiHeadAttention",
+    "PositionEmbedding",
+    "SqueezeExcite",
+    "TransformerEncoderBlock",
+]

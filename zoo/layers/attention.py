@@ -1,0 +1,172 @@
+"""Multi-head scaled dot-product attention with a padding mask.
+
+Shared by the transformer encoders (BERT, ALBERT) and meant for later
+decoders: separate query, key, value and output projections, each a plain
+`Dense` layer with kernel `[hidden, heads * head_dim]`, the layout of the
+original BERT and of Hugging Face checkpoints, so converters only transpose.
+"""
+
+import keras
+from keras import ops
+
+from zoo.layers.truncated_normal import HostTruncatedNormal
+
+
+def large_negative(dtype):
+    """A large negative number that `dtype` can hold (masked attention scores)."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    return -6.0e4 if dtype == "float16" else -1.0e9
+
+
+def merge_masks(padding_mask=None, attention_mask=None):
+    """Combines a key padding mask and a full attention mask.
+
+    Args:
+        padding_mask: None or `[batch, key_length]`, nonzero/True where the key
+            is a real token.
+        attention_mask: None or `[batch, query_length, key_length]`, True
+            where the query may attend to the key.
+
+    Returns:
+        None, or a bool mask broadcastable to
+        `[batch, heads, query_length, key_length]`.
+    """
+    mask = None
+    if padding_mask is not None:
+        mask = ops.cast(padding_mask, "bool")[:, None, None, :]
+    if attention_mask is not None:
+        full = ops.cast(attention_mask, "bool")[:, None, :, :]
+        mask = full if mask is None else ops.logical_and(mask, full)
+    return mask
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class MultiHeadAttention(keras.layers.Layer):
+    """Multi-head attention: `softmax(q k^T / sqrt(d)) v`, then a projection.
+
+    Sublayers (weight paths): `query`, `key`, `value`, `output`, each a
+    `Dense` with bias.
+
+    Inference (and training without attention dropout) goes through
+    `keras.ops.dot_product_attention`, which each backend fuses; training
+    with attention dropout computes the probabilities explicitly so they
+    can be dropped.
+
+    Args:
+        num_heads: int.
+        head_dim: int or None; None uses `hidden // num_heads`.
+        dropout: float, dropout on the attention probabilities.
+        output_dim: int or None; None gives the query's hidden size.
+        use_bias: bool, biases on the four projections.
+        kernel_initializer: initialiser of the projection kernels.
+
+    Call args:
+        query: `[batch, query_length, hidden]` float.
+        key_value: None for self-attention, else
+            `[batch, key_length, key_hidden]` float.
+        padding_mask: None or `[batch, key_length]` int/bool, 1 for tokens.
+        attention_mask: None or `[batch, query_length, key_length]` bool.
+        training: bool.
+
+    Returns:
+        `[batch, query_length, output_dim]`, the query's dtype.
+    """
+
+    def __init__(self, num_heads, head_dim=None, dropout=0.0, output_dim=None,
+                 use_bias=True, kernel_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        if num_heads < 1:
+            raise ValueError(
+                f"MultiHeadAttention: num_heads must be >= 1, got {num_heads}."
+            )
+        self.num_heads = int(num_heads)
+        self.head_dim = None if head_dim is None else int(head_dim)
+        self.dropout = float(dropout)
+        self.output_dim = None if output_dim is None else int(output_dim)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or HostTruncatedNormal(0.02)
+        )
+        self.supports_masking = False
+
+    def build(self, query_shape, key_value_shape=None):
+        hidden = query_shape[-1]
+        head_dim = self.head_dim
+        if head_dim is None:
+            if hidden % self.num_heads:
+                raise ValueError(
+                    f"MultiHeadAttention: hidden size {hidden} is not a "
+                    f"multiple of num_heads={self.num_heads}; pass head_dim."
+                )
+            head_dim = hidden // self.num_heads
+        self._head_dim = head_dim
+        key_value_shape = key_value_shape or query_shape
+        inner = self.num_heads * head_dim
+
+        def dense(units, name, input_shape):
+            layer = keras.layers.Dense(
+                units,
+                use_bias=self.use_bias,
+                kernel_initializer=self.kernel_initializer,
+                dtype=self.dtype_policy,
+                name=name,
+            )
+            layer.build(input_shape)
+            return layer
+
+        self.query_dense = dense(inner, "query", query_shape)
+        self.key_dense = dense(inner, "key", key_value_shape)
+        self.value_dense = dense(inner, "value", key_value_shape)
+        inner_shape = tuple(query_shape[:-1]) + (inner,)
+        self.output_dense = dense(self.output_dim or hidden, "output",
+                                  inner_shape)
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="dropout")
+
+    def _split_heads(self, x):
+        shape = ops.shape(x)
+        return ops.reshape(
+            x, (shape[0], shape[1], self.num_heads, self._head_dim))
+
+    def call(self, query, key_value=None, padding_mask=None,
+             attention_mask=None, training=None):
+        source = query if key_value is None else key_value
+        q = self._split_heads(self.query_dense(query))
+        k = self._split_heads(self.key_dense(source))
+        v = self._split_heads(self.value_dense(source))
+        mask = merge_masks(padding_mask, attention_mask)
+        scale = 1.0 / float(self._head_dim) ** 0.5
+        if training and self.dropout > 0.0:
+            # [batch, heads, query, key]
+            scores = ops.einsum("btnh,bsnh->bnts", q, k) * ops.cast(
+                scale, q.dtype)
+            if mask is not None:
+                scores = ops.where(mask, scores,
+                                   ops.cast(large_negative(scores.dtype),
+                                            scores.dtype))
+            probs = ops.softmax(scores, axis=-1)
+            probs = self.dropout_layer(probs, training=training)
+            context = ops.einsum("bnts,bsnh->btnh", probs, v)
+        else:
+            context = ops.dot_product_attention(q, k, v, mask=mask,
+                                                scale=scale)
+        shape = ops.shape(context)
+        context = ops.reshape(
+            context, (shape[0], shape[1], self.num_heads * self._head_dim))
+        return self.output_dense(context)
+
+    def compute_output_shape(self, query_shape, key_value_shape=None):
+        return tuple(query_shape[:-1]) + (self.output_dim or query_shape[-1],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "num_heads": self.num_heads,
+            "head_dim": self.head_dim,
+            "dropout": self.dropout,
+            "output_dim": self.output_dim,
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(
+                self.kernel_initializer),
+        })
+        return config
