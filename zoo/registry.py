@@ -81,6 +81,7 @@ def register_model(fn=None, *, name=None, family=None):
 
 def _ensure_builtin_models():
     # Importing the model modules runs their @register_model decorators.
+    import zoo.nlp.encoders  # noqa: F401
     import zoo.vision.backbones  # noqa: F401
 
 

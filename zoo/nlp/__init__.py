@@ -1,0 +1,3 @@
+"""NLP models: text encoders, tokenizers and packing, task models, metrics."""
+
+from zoo.nlp.encoders import AlbertEncoder, BertEncoder, TextEncoder
