@@ -2,7 +2,9 @@
 
 - `keras_applications`: keras.applications `.h5` ResNet weights;
 - `timm`: timm / torchvision state dicts (`.safetensors`, `.npz`);
-- `keras_hub`: keras-hub ResNetBackbone models.
+- `keras_hub`: keras-hub ResNetBackbone, BertBackbone and AlbertBackbone
+  models;
+- `huggingface`: Hugging Face transformers BERT / ALBERT checkpoints.
 
 `load_weights_file(model, path, format)` is the entry point presets use.
 """
@@ -22,10 +24,17 @@ def _timm(model, path, include_head):
     load_timm_weights(model, path, include_head=include_head)
 
 
+def _huggingface(model, path, include_head):
+    from zoo.convert.huggingface import load_huggingface_weights
+
+    load_huggingface_weights(model, path, include_head=include_head)
+
+
 WEIGHT_FORMATS = {
     "keras_applications": _keras_applications,
     "timm": _timm,
     "torchvision": _timm,
+    "huggingface": _huggingface,
 }
 
 
