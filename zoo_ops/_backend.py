@@ -1,0 +1,114 @@
+"""Where an op runs: the one place that decides between backends.
+
+Every op in `zoo_ops` asks this module for an ops namespace and, for the ops
+that have a tuned TensorFlow kernel, whether to use it:
+
+- On the TensorFlow backend, `keras.ops` already runs TensorFlow, and the
+  TensorFlow kernels (`tf.image.non_max_suppression_padded`,
+  `tf.image.crop_and_resize`, ...) are used.
+- On any other backend, backend tensors go through `keras.ops`, which
+  jit-compiles.
+- `tf.Tensor`s under another backend (a `tf.data` map on JAX, or eager
+  TensorFlow tensors) go through Keras' TensorFlow backend functions and the
+  TensorFlow kernels, so the same op works inside an input pipeline.
+
+TensorFlow is imported only when a TensorFlow path is taken, so JAX users who
+never touch `tf.data` do not pay for it.
+"""
+
+import importlib
+import sys
+
+import keras
+
+__all__ = ["ops_for", "uses_tensorflow", "tensorflow", "static_shape"]
+
+
+def _tf_if_loaded():
+    return sys.modules.get("tensorflow")
+
+
+def _is_tf_tensor(x):
+    tf = _tf_if_loaded()
+    return tf is not None and isinstance(x, (tf.Tensor, tf.Variable))
+
+
+def _in_tf_graph():
+    tf = _tf_if_loaded()
+    return tf is not None and tf.inside_function()
+
+
+def _flatten(values):
+    for value in values:
+        if isinstance(value, dict):
+            yield from _flatten(value.values())
+        elif isinstance(value, (list, tuple)):
+            yield from _flatten(value)
+        else:
+            yield value
+
+
+def uses_tensorflow(*tensors):
+    """True when TensorFlow code should run for these inputs.
+
+    That is: the Keras backend is TensorFlow, or any input is a `tf.Tensor`,
+    or the call happens while a `tf.function` / `tf.data` graph is traced.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return True
+    return _in_tf_graph() or any(_is_tf_tensor(t) for t in _flatten(tensors))
+
+
+class _TensorFlowOps:
+    """`keras.ops`' names, run by Keras' TensorFlow backend functions.
+
+    Used for `tf.Tensor` inputs while another backend is active; the
+    functions take the same arguments as their `keras.ops` counterparts.
+    """
+
+    _MODULES = ("numpy", "core", "math", "nn", "image", "linalg")
+
+    def __getattr__(self, name):
+        for module_name in self._MODULES:
+            module = importlib.import_module(
+                f"keras.src.backend.tensorflow.{module_name}"
+            )
+            if hasattr(module, name):
+                fn = getattr(module, name)
+                setattr(self, name, fn)
+                return fn
+        raise AttributeError(f"No TensorFlow backend function {name!r}.")
+
+
+_TF_OPS = _TensorFlowOps()
+
+
+def ops_for(*tensors):
+    """The ops namespace for these inputs: `keras.ops`, or its TF twin.
+
+    Returns `keras.ops` unless TensorFlow tensors are passed (or a TF graph is
+    being traced) while another backend is active.
+    """
+    if keras.backend.backend() != "tensorflow" and uses_tensorflow(*tensors):
+        return _TF_OPS
+    return keras.ops
+
+
+def tensorflow():
+    """Imports and returns the `tensorflow` module (only on TF paths)."""
+    import tensorflow as tf
+
+    return tf
+
+
+def static_shape(x):
+    """The static shape of a tensor or array as a tuple (None if unknown)."""
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        import numpy as np
+
+        return tuple(np.shape(x))
+    try:
+        return tuple(shape.as_list())
+    except (AttributeError, ValueError):
+        return tuple(shape)
