@@ -53,6 +53,15 @@ class Backbone(keras.Model):
 
         save_preset(self, preset_dir)
 
+    def fuse(self):
+        """An inference copy with batch norms folded into the convolutions.
+
+        See `zoo.fusion.fuse_batch_norm`.
+        """
+        from zoo.fusion import fuse_batch_norm
+
+        return fuse_batch_norm(self)
+
     @property
     def num_features(self):
         """Channels of the final feature map."""

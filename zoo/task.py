@@ -37,6 +37,17 @@ class Task(keras.Model):
 
         save_preset(self, preset_dir)
 
+    def fuse(self):
+        """An inference copy with batch norms folded into the convolutions.
+
+        Returns a plain functional `keras.Model` (see
+        `zoo.fusion.fuse_batch_norm`); it shares the unfolded layers with
+        this model.
+        """
+        from zoo.fusion import fuse_batch_norm
+
+        return fuse_batch_norm(self)
+
     # --- preprocessing in fit / evaluate / predict ---------------------------
 
     def _preprocess_dataset(self, x, y=None, sample_weight=None,
