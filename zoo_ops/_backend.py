@@ -112,3 +112,32 @@ def static_shape(x):
         return tuple(shape.as_list())
     except (AttributeError, ValueError):
         return tuple(shape)
+
+
+def compiled(fn):
+    """Runs `fn` compiled on JAX when called eagerly (outside any jit).
+
+    `fn(*arrays, **static)`: positional arguments are arrays, keyword
+    arguments are hashable Python values (shapes depend on them). Under an
+    enclosing `jax.jit`, or on other backends, `fn` is called as is. Without
+    this, an eager JAX call of an op built on `while_loop` would trace and
+    compile its loop body on every call.
+    """
+    cache = {}
+
+    def wrapper(*arrays, **static):
+        if keras.backend.backend() != "jax" or uses_tensorflow(*arrays):
+            return fn(*arrays, **static)
+        import jax
+
+        if any(isinstance(a, jax.core.Tracer) for a in _flatten(arrays)):
+            return fn(*arrays, **static)
+        key = tuple(sorted(static.items()))
+        if key not in cache:
+            cache[key] = jax.jit(lambda *a: fn(*a, **static))
+        return cache[key](*arrays)
+
+    wrapper.__wrapped__ = fn
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__name__ = fn.__name__
+    return wrapper

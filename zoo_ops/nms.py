@@ -20,7 +20,9 @@ Two implementations with the same results:
 The greedy order is by score, ties broken by the lower box index.
 """
 
-from zoo_ops._backend import ops_for, static_shape, tensorflow, uses_tensorflow
+from zoo_ops._backend import (
+    compiled, ops_for, static_shape, tensorflow, uses_tensorflow,
+)
 from zoo_ops.errors import ArgumentError, check_same, check_shape
 
 _IMPLEMENTATIONS = ("auto", "tensorflow", "keras")
@@ -101,6 +103,15 @@ def non_max_suppression_padded(boxes, scores, max_output_size,
             boxes, scores, max_output_size, iou_threshold=iou_threshold,
             score_threshold=score_threshold, pad_to_max_output_size=True,
         )
+    return _padded_keras(boxes, scores, max_output_size=max_output_size,
+                         iou_threshold=float(iou_threshold),
+                         score_threshold=float(score_threshold),
+                         tile_size=int(tile_size))
+
+
+@compiled
+def _padded_keras(boxes, scores, max_output_size, iou_threshold,
+                  score_threshold, tile_size):
     ops = ops_for(boxes, scores)
     boxes = ops.cast(ops.convert_to_tensor(boxes), "float32")
     scores = ops.cast(ops.convert_to_tensor(scores), "float32")
@@ -112,7 +123,7 @@ def non_max_suppression_padded(boxes, scores, max_output_size,
     # coordinates is > 0: boxes with none are padding and take no part.
     valid = ops.logical_and(valid, ops.any(boxes > 0, axis=-1))
     indices, _, _, num_valid = _blocked_nms(
-        ops, boxes, scores, valid, max_output_size, float(iou_threshold),
+        ops, boxes, scores, valid, max_output_size, iou_threshold,
         tile_size, padded_iou=True,
     )
     return indices, num_valid
@@ -190,6 +201,19 @@ def combined_non_max_suppression(boxes, scores, max_output_size_per_class,
             pad_per_class=pad_per_class, clip_boxes=clip_boxes,
         )
 
+    return _combined_keras(
+        boxes, scores, max_output_size_per_class=max_output_size_per_class,
+        per_batch=per_batch, iou_threshold=float(iou_threshold),
+        score_threshold=float(score_threshold), clip_boxes=bool(clip_boxes),
+        tile_size=int(tile_size))
+
+
+@compiled
+def _combined_keras(boxes, scores, max_output_size_per_class, per_batch,
+                    iou_threshold, score_threshold, clip_boxes, tile_size):
+    box_shape = static_shape(boxes)
+    score_shape = static_shape(scores)
+    num_classes = score_shape[2]
     ops = ops_for(boxes, scores)
     boxes = ops.cast(ops.convert_to_tensor(boxes), "float32")
     scores = ops.cast(ops.convert_to_tensor(scores), "float32")
@@ -210,7 +234,7 @@ def combined_non_max_suppression(boxes, scores, max_output_size_per_class,
     size_per_class = min(max_output_size_per_class, num_boxes)
     indices, kept_boxes, kept_mask, _ = _blocked_nms(
         ops, class_boxes, class_scores, valid, size_per_class,
-        float(iou_threshold), tile_size, padded_iou=False,
+        iou_threshold, tile_size, padded_iou=False,
     )
     kept_scores = ops.take_along_axis(class_scores, indices, axis=1)
     # [batch, classes * size_per_class] candidates, class-major.
