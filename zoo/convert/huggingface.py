@@ -254,7 +254,8 @@ def load_huggingface_weights(model, path, include_head=True):
         logger.info("%s has no pooler weights; the pooler stays random.",
                     path)
         skip = ("pooler/",)
-    if skipped:
+    heads = [name for name in skipped if not name.endswith("position_ids")]
+    if heads:
         logger.info("Skipped %d tensors of %s that are not encoder weights "
-                    "(first: %s).", len(skipped), path, skipped[0])
+                    "(first: %s).", len(heads), path, heads[0])
     assign_state(encoder, state, skip_prefixes=skip, source=str(path))
