@@ -56,7 +56,7 @@ class _PositiveNormalizedLoss(keras.losses.Loss):
         raise NotImplementedError
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        with ops.name_scope(self.name):
+        with keras.name_scope(self.name):
             dtype = self.dtype or "float32"
             y_pred = ops.cast(ops.convert_to_tensor(y_pred), dtype)
             y_true = ops.cast(ops.convert_to_tensor(y_true), dtype)
