@@ -1,6 +1,6 @@
 """Pairwise IoU and generalised IoU (GIoU) of yxyx boxes, batched, with masks."""
 
-from zoo_ops._backend import ops_for
+from zoo_ops._backend import compiled, ops_for
 from zoo_ops.errors import ShapeError, check_shape
 
 
@@ -8,7 +8,7 @@ def _split(ops, boxes):
     return boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
 
 
-def _prepare(boxes_a, boxes_b, mask_a, mask_b, aligned):
+def _check(boxes_a, boxes_b, mask_a, mask_b, aligned):
     shape_a = check_shape("boxes_a", boxes_a, "[N, 4] or [batch, N, 4]" if not aligned
                           else "[..., 4]", allowed_ranks=None if aligned else (2, 3),
                           last_dim=4)
@@ -25,6 +25,9 @@ def _prepare(boxes_a, boxes_b, mask_a, mask_b, aligned):
         if mask is not None:
             check_shape(name, mask, f"{list(shape[:-1])}",
                         allowed_ranks=(len(shape) - 1,))
+
+
+def _prepare(boxes_a, boxes_b, mask_a, mask_b, aligned):
     ops = ops_for(boxes_a, boxes_b, mask_a, mask_b)
     boxes_a = ops.convert_to_tensor(boxes_a)
     boxes_b = ops.cast(ops.convert_to_tensor(boxes_b), boxes_a.dtype)
@@ -86,10 +89,10 @@ def box_iou(boxes_a, boxes_b, mask_a=None, mask_b=None, padding_value=-1.0,
         [N, M] or [batch, N, M] float32 IoU in [0, 1] (0 for empty unions),
         or [...] when `aligned`.
     """
-    ops, a, b = _prepare(boxes_a, boxes_b, mask_a, mask_b, aligned)
-    intersection, union = _overlaps(ops, a, b)
-    iou = _safe_divide(ops, intersection, union)
-    return _apply_masks(ops, iou, mask_a, mask_b, padding_value, aligned)
+    _check(boxes_a, boxes_b, mask_a, mask_b, aligned)
+    return _pairwise(boxes_a, boxes_b, mask_a, mask_b,
+                     padding_value=float(padding_value), aligned=bool(aligned),
+                     generalized=False)
 
 
 def generalized_box_iou(boxes_a, boxes_b, mask_a=None, mask_b=None,
@@ -109,15 +112,24 @@ def generalized_box_iou(boxes_a, boxes_b, mask_a=None, mask_b=None,
     Returns:
         [N, M] or [batch, N, M] float GIoU in [-1, 1], or [...] when aligned.
     """
+    _check(boxes_a, boxes_b, mask_a, mask_b, aligned)
+    return _pairwise(boxes_a, boxes_b, mask_a, mask_b,
+                     padding_value=float(padding_value), aligned=bool(aligned),
+                     generalized=True)
+
+
+@compiled
+def _pairwise(boxes_a, boxes_b, mask_a, mask_b, padding_value, aligned,
+              generalized):
     ops, a, b = _prepare(boxes_a, boxes_b, mask_a, mask_b, aligned)
     intersection, union = _overlaps(ops, a, b)
-    iou = _safe_divide(ops, intersection, union)
-    ay0, ax0, ay1, ax1 = _split(ops, a)
-    by0, bx0, by1, bx1 = _split(ops, b)
-    enclosing = (
-        (ops.maximum(ay1, by1) - ops.minimum(ay0, by0))
-        * (ops.maximum(ax1, bx1) - ops.minimum(ax0, bx0))
-    )
-    giou = iou - _safe_divide(ops, enclosing - union, enclosing)
-    return _apply_masks(ops, giou, mask_a, mask_b, padding_value, aligned)
-
+    result = _safe_divide(ops, intersection, union)
+    if generalized:
+        ay0, ax0, ay1, ax1 = _split(ops, a)
+        by0, bx0, by1, bx1 = _split(ops, b)
+        enclosing = (
+            (ops.maximum(ay1, by1) - ops.minimum(ay0, by0))
+            * (ops.maximum(ax1, bx1) - ops.minimum(ax0, bx0))
+        )
+        result = result - _safe_divide(ops, enclosing - union, enclosing)
+    return _apply_masks(ops, result, mask_a, mask_b, padding_value, aligned)

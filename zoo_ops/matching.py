@@ -8,7 +8,7 @@ its most similar anchor ("force match"), so that no object goes without an
 anchor however poorly the anchors fit it.
 """
 
-from zoo_ops._backend import ops_for, static_shape
+from zoo_ops._backend import compiled, ops_for, static_shape
 from zoo_ops.anchors import flatten_anchors
 from zoo_ops.boxes import encode_boxes
 from zoo_ops.errors import ArgumentError, ShapeError, check_same, check_shape
@@ -186,6 +186,18 @@ def label_anchors(anchors, gt_boxes, gt_classes, gt_mask=None,
             f"`unmatched_threshold` ({unmatched_threshold}) must be <= "
             f"`match_threshold` ({match_threshold})."
         )
+    return _label_anchors(anchors, gt_boxes, gt_classes, gt_mask,
+                          match_threshold=float(match_threshold),
+                          unmatched_threshold=float(unmatched_threshold),
+                          force_match=bool(force_match),
+                          box_weights=None if box_weights is None
+                          else tuple(float(w) for w in box_weights))
+
+
+@compiled
+def _label_anchors(anchors, gt_boxes, gt_classes, gt_mask, match_threshold,
+                   unmatched_threshold, force_match, box_weights):
+    g_shape = static_shape(gt_boxes)
     ops = ops_for(anchors, gt_boxes, gt_classes, gt_mask)
     anchors = ops.cast(ops.convert_to_tensor(anchors), "float32")
     gt_boxes = ops.cast(ops.convert_to_tensor(gt_boxes), "float32")

@@ -21,7 +21,9 @@ Multilevel assignment is the FPN rule (Lin et al., 2017, eq. 1):
 clipped to the levels present.
 """
 
-from zoo_ops._backend import ops_for, static_shape, tensorflow, uses_tensorflow
+from zoo_ops._backend import (
+    compiled, ops_for, static_shape, tensorflow, uses_tensorflow,
+)
 from zoo_ops.errors import ArgumentError, ShapeError, check_shape
 
 _IMPLEMENTATIONS = ("auto", "tensorflow", "keras")
@@ -175,20 +177,31 @@ def _roi_align(maps, boxes, box_shape, levels, output_size, sampling_ratio,
                           else "keras")
     heights = [static_shape(m)[1] for m in maps]
     widths = [static_shape(m)[2] for m in maps]
-    if any(s is None for s in heights + widths):
+    if any(v is None for v in heights + widths):
         raise ShapeError("`features` maps need static heights and widths.")
-    channels = static_shape(maps[0])[3]
-    num_boxes = box_shape[1]
+    static = dict(levels=tuple(levels), output_size=output_size,
+                  sampling_ratio=sampling_ratio, aligned=bool(aligned), fpn=fpn,
+                  scale=scale, tensorflow_kernel=implementation == "tensorflow")
     if implementation == "tensorflow":
         tf = tensorflow()
         maps = [tf.cast(tf.convert_to_tensor(m), tf.float32) for m in maps]
         boxes = tf.cast(tf.convert_to_tensor(boxes), tf.float32)
-        ops = ops_for(boxes)
-    else:
-        ops = ops_for(maps, boxes)
+        return _roi_align_impl(maps, boxes, **static)
+    return _roi_align_compiled(maps, boxes, **static)
+
+
+def _roi_align_impl(maps, boxes, levels, output_size, sampling_ratio, aligned,
+                    fpn, scale, tensorflow_kernel):
+    heights = [static_shape(m)[1] for m in maps]
+    widths = [static_shape(m)[2] for m in maps]
+    channels = static_shape(maps[0])[3]
+    batch, num_boxes = static_shape(boxes)[:2]
+    ops = ops_for(maps, boxes)
+    if not tensorflow_kernel:
         maps = [ops.cast(ops.convert_to_tensor(m), "float32") for m in maps]
         boxes = ops.cast(ops.convert_to_tensor(boxes), "float32")
-    batch = box_shape[0] if box_shape[0] is not None else ops.shape(boxes)[0]
+    if batch is None:
+        batch = ops.shape(boxes)[0]
     if num_boxes == 0:
         return ops.zeros((batch, 0, output_size, output_size, channels),
                          "float32")
@@ -204,12 +217,15 @@ def _roi_align(maps, boxes, box_shape, levels, output_size, sampling_ratio,
     samples = output_size * sampling_ratio
     crop_boxes = _crop_boxes(ops, boxes, box_scale, height, width, samples,
                              aligned)
-    if implementation == "tensorflow":
+    if tensorflow_kernel:
         return _roi_align_tensorflow(maps, crop_boxes, level_index, batch,
                                      num_boxes, output_size, sampling_ratio)
     return _roi_align_keras(ops, maps, crop_boxes, level_index, height, width,
                             heights, widths, batch, num_boxes, output_size,
                             sampling_ratio)
+
+
+_roi_align_compiled = compiled(_roi_align_impl)
 
 
 def _crop_boxes(ops, boxes, box_scale, height, width, samples, aligned):

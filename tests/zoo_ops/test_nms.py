@@ -117,7 +117,7 @@ def test_padded_nms_keras_path_compiles():
 def _combined_cases():
     rng = np.random.default_rng(2)
     cases = []
-    for i, q in enumerate((1, 4, 1, 4)):
+    for i, q in enumerate((1, 4)):
         n, c = int(rng.integers(1, 250)), 4
         base = random_boxes(rng, (2, n), image=0.8, min_size=0.01, max_size=0.3)
         boxes = (base[:, :, None, :] + rng.normal(0, 0.01, (2, n, q, 4))).astype("float32")
@@ -125,7 +125,7 @@ def _combined_cases():
         cases.append((f"random{i}_q{q}", boxes, scores, int(rng.integers(1, 40)),
                       int(rng.integers(1, 100)), float(rng.uniform(0.2, 0.8)),
                       float(rng.choice([float("-inf"), 0.5])), bool(i % 2),
-                      bool(i < 2)))
+                      bool(i == 0)))
     boxes = random_boxes(rng, (1, 30), image=2.0, min_size=0.1, max_size=1.0)[:, :, None]
     cases.append(("all_below", boxes, np.full((1, 30, 3), 0.1, "float32"),
                   5, 10, 0.5, 0.5, False, True))
@@ -176,6 +176,7 @@ def test_combined_nms_ties_and_zero_boxes():
 
 def test_keras_hub_single_class_oracle():
     """keras-hub's NonMaxSuppression layer, with its (reported) boxes."""
+    import keras
     from keras_hub.layers import NonMaxSuppression
 
     rng = np.random.default_rng(4)
@@ -184,7 +185,12 @@ def test_keras_hub_single_class_oracle():
     layer = NonMaxSuppression(bounding_box_format="yxyx", from_logits=False,
                               iou_threshold=0.5, confidence_threshold=0.2,
                               max_detections=40)
-    ref = layer(boxes, scores)
+    call = layer
+    if keras.backend.backend() == "jax":
+        import jax
+
+        call = jax.jit(layer)       # eager, it compiles each while_loop
+    ref = call(boxes, scores)
     idx, valid = zoo_ops.non_max_suppression_padded(boxes, scores[..., 0], 40,
                                                     0.5, 0.2)
     idx, valid = to_numpy(idx), to_numpy(valid)
