@@ -328,22 +328,18 @@ def _roi_align_keras(ops, maps, crop_boxes, level_index, height, width,
     # Padded index p is unpadded row clip(p - 1, 0, size - 1): the edge pad.
     max_row = ops.cast(height, "int32")[..., None] - 1
     max_col = ops.cast(width, "int32")[..., None] - 1
-    rows = ops.clip(ops.stack([y_top, y_bottom], axis=-1) - 1, 0, max_row[..., None])
-    cols = ops.clip(ops.stack([x_left, x_right], axis=-1) - 1, 0, max_col[..., None])
-    # Fold the average over each bin's samples into the weights:
-    # [B, K, out, sampling_ratio * 2].
-    wy = ops.reshape(ops.stack([wy_top, wy_bottom], axis=-1),
-                     (batch, num_boxes, output_size, 2 * sampling_ratio))
-    wx = ops.reshape(ops.stack([wx_left, wx_right], axis=-1),
-                     (batch, num_boxes, output_size, 2 * sampling_ratio))
-    wy = wy / sampling_ratio
-    wx = wx / sampling_ratio
-    rows = ops.reshape(rows, (batch, num_boxes, output_size, 2 * sampling_ratio))
-    cols = ops.reshape(cols, (batch, num_boxes, output_size, 2 * sampling_ratio))
-    row_stride = ops.cast(width, "int32")                          # [B, K]
-    index = (base[:, :, None, None, None, None]
-             + rows[:, :, :, :, None, None] * row_stride[:, :, None, None, None, None]
-             + cols[:, :, None, None, :, :])         # [B, K, out, 2s, out, 2s]
-    values = ops.take(table, index, axis=0)          # [..., C]
-    pooled = ops.einsum("bkqd,bkpaqdc->bkpaqc", wx, values)
-    return ops.einsum("bkpa,bkpaqc->bkpqc", wy, pooled)
+    row_stride = ops.cast(width, "int32")[..., None, None]         # [B, K, 1, 1]
+    base = base[..., None, None]
+    # Each sample is the weighted sum of its 4 neighbours: 4 gathers of
+    # [B, K, n, n] rows of C, fused with the weighting (no larger buffer).
+    value = None
+    for row, wy in ((y_top, wy_top), (y_bottom, wy_bottom)):
+        row = ops.clip(row - 1, 0, max_row)[..., :, None]
+        for col, wx in ((x_left, wx_left), (x_right, wx_right)):
+            col = ops.clip(col - 1, 0, max_col)[..., None, :]
+            weight = (wy[..., :, None] * wx[..., None, :])[..., None]
+            term = weight * ops.take(table, base + row * row_stride + col, axis=0)
+            value = term if value is None else value + term
+    value = ops.reshape(value, (batch, num_boxes, output_size, sampling_ratio,
+                                output_size, sampling_ratio, channels))
+    return ops.mean(value, axis=(3, 5))

@@ -1,0 +1,1 @@
+"""Benchmarks: timings against a peer measured in the same run (not tests)."""
