@@ -40,11 +40,12 @@ def add_parser(subparsers):
 
 def build_config(experiment, config_files=(), params_override=""):
     """The experiment config with files and overrides applied in order."""
+    from training.config.base import load_yaml_file
     from training.registry import get_experiment
 
     config = get_experiment(experiment)
     for path in config_files:
-        config.override(path)
+        config.override(load_yaml_file(path))
     if params_override:
         config.override(params_override)
     return config

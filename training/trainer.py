@@ -21,12 +21,14 @@ Modes: `train`, `eval` (the newest checkpoint once), `train_and_eval`, and
 `train_steps` or `continuous_eval_timeout` seconds without a new one).
 """
 
+import contextlib
 import json
 import logging
 import math
 import os
 import sys
 import time
+import warnings
 
 import keras
 
@@ -56,6 +58,19 @@ def _loop_steps(trainer_config):
             "checkpoint_interval, validation_interval and train_steps).",
             loop)
     return loop
+
+
+@contextlib.contextmanager
+def _quiet_end_of_data():
+    """Silences Keras' 'input ran out of data' warning for validation sets.
+
+    Validation streams have no known length (undecodable images are dropped
+    on the way), so Keras reads them to the end and then warns, although a
+    full pass is exactly what `validation_steps: -1` asks for.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        yield
 
 
 def _set_precision(runtime):
@@ -184,19 +199,20 @@ class Trainer:
         val_ds = None
         if evaluate:
             val_ds = self._inputs(self.config.task.validation_data)
-        history = model.fit(
-            train_ds,
-            epochs=t.train_steps // loop,
-            initial_epoch=start_step // loop,
-            steps_per_epoch=loop,
-            validation_data=val_ds,
-            validation_steps=(None if t.validation_steps < 0
-                              else t.validation_steps),
-            validation_freq=max(1, t.validation_interval // loop),
-            callbacks=self._callbacks(loop, start_step, evaluate),
-            shuffle=False,  # the input pipeline shuffles
-            verbose=2 if not sys.stderr.isatty() else 1,
-        )
+        with _quiet_end_of_data():
+            history = model.fit(
+                train_ds,
+                epochs=t.train_steps // loop,
+                initial_epoch=start_step // loop,
+                steps_per_epoch=loop,
+                validation_data=val_ds,
+                validation_steps=(None if t.validation_steps < 0
+                                  else t.validation_steps),
+                validation_freq=max(1, t.validation_interval // loop),
+                callbacks=self._callbacks(loop, start_step, evaluate),
+                shuffle=False,  # the input pipeline shuffles
+                verbose=2 if not sys.stderr.isatty() else 1,
+            )
         return {k: v[-1] for k, v in history.history.items()}
 
     def _callbacks(self, loop, start_step, evaluate):
@@ -234,7 +250,7 @@ class Trainer:
         """Evaluates the current weights on the validation data."""
         t = self.config.trainer
         val_ds = self._inputs(self.config.task.validation_data)
-        with cb.ema_weights(self.model):
+        with cb.ema_weights(self.model), _quiet_end_of_data():
             results = self.model.evaluate(
                 val_ds,
                 steps=None if t.validation_steps < 0 else t.validation_steps,

@@ -1,6 +1,6 @@
 """The image classification input pipeline.
 
-Training: records -> shuffle (seeded) -> repeat -> skip what a resumed run
+Training: records -> repeat -> shuffle (seeded) -> skip what a resumed run
 already consumed -> decode + augment -> batch. Decoding comes after the
 shuffle and the skip, so resuming at step N reads but does not decode the
 first N batches. Augmentation draws its randomness from stateless ops keyed
@@ -53,6 +53,20 @@ def _decode(record, channels, decoded):
                                expand_animations=False)
     image.set_shape([None, None, channels])
     return image
+
+
+def _sentinel(element_spec, channels, decoded):
+    """A one-element dataset shaped like `element_spec`, always decodable."""
+    import tensorflow as tf
+
+    record_spec, label_spec, _ = element_spec
+    if decoded:
+        shape = [d if d is not None else 1 for d in record_spec.shape]
+        record = tf.zeros(shape, record_spec.dtype)
+    else:
+        record = tf.io.encode_png(tf.zeros((1, 1, channels), tf.uint8))
+    label = tf.constant(-1, label_spec.dtype)
+    return tf.data.Dataset.from_tensors((record, label, True))
 
 
 def _center_crop_resize(image, size, crop_fraction, method):
@@ -172,15 +186,26 @@ def build_image_dataset(
         dataset = dataset.cache()
 
     data_seed = seed if data_config.seed is None else data_config.seed
+    # Every element carries (position, record, label, is_sentinel). A finite
+    # (evaluation) stream ends with one decodable sentinel, so a corrupt
+    # image at the very end still leaves a visible hole before it.
+    dataset = dataset.map(lambda record, label: (record, label, False))
     if is_training:
+        # Shuffling the repeated stream with reshuffle_each_iteration=False
+        # makes the order a function of the seed alone: every iterator over
+        # this dataset yields the same stream (Keras iterates once to peek
+        # at a batch before training), while the shuffle's random state
+        # still runs on across epochs, so each epoch is ordered differently.
+        dataset = dataset.repeat()
         dataset = dataset.shuffle(data_config.shuffle_buffer_size,
                                   seed=data_seed,
-                                  reshuffle_each_iteration=True)
-        dataset = dataset.repeat()
+                                  reshuffle_each_iteration=False)
         dataset = dataset.enumerate()
         if start_step:
             dataset = dataset.skip(start_step * batch)
     else:
+        dataset = dataset.concatenate(
+            _sentinel(dataset.element_spec, channels, decoded))
         dataset = dataset.enumerate()
 
     mean_t = tf.constant(mean, tf.float32)
@@ -191,7 +216,7 @@ def build_image_dataset(
             f"{len(mean)} and {len(stddev)}."
         )
 
-    def process(index, record, label):
+    def process(index, record, label, sentinel):
         image = _decode(record, channels, decoded)
         if is_training:
             element_seed = tf.stack([tf.constant(data_seed, tf.int64),
@@ -211,7 +236,7 @@ def build_image_dataset(
                                         center_crop_fraction, resize_method)
         image = tf.cast(image, tf.float32)
         image.set_shape(tuple(image_size) + (channels,))
-        return index, image, label
+        return index, image, label, sentinel
 
     dataset = dataset.map(
         lambda index, element: process(index, *element),
@@ -227,19 +252,24 @@ def build_image_dataset(
             first = start_step * batch if is_training else 0
             dataset = dataset.scan(
                 tf.constant(first - 1, tf.int64),
-                lambda last, el: (el[0], (el[0] - last - 1, el[1], el[2])),
+                lambda last, el: (el[0], (el[0] - last - 1,) + el[1:]),
             )
 
-            def count(gap, image, label):
+            def count(gap, image, label, sentinel):
                 with tf.control_dependencies(
                         [counter.variable.assign_add(gap)]):
-                    return tf.identity(image), label
+                    return tf.identity(image), label, sentinel
 
             dataset = dataset.map(count)
         else:
-            dataset = dataset.map(lambda i, image, label: (image, label))
+            dataset = dataset.map(lambda i, image, label, sentinel: (
+                image, label, sentinel))
     else:
-        dataset = dataset.map(lambda i, image, label: (image, label))
+        dataset = dataset.map(lambda i, image, label, sentinel: (
+            image, label, sentinel))
+    dataset = dataset.filter(lambda image, label, sentinel:
+                             tf.logical_not(sentinel))
+    dataset = dataset.map(lambda image, label, sentinel: (image, label))
 
     if randaug and is_training:
         import keras

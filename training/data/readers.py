@@ -85,7 +85,6 @@ def read_tfrecords(data_config, num_shards=1, shard_index=0):
         tf.data.TFRecordDataset,
         cycle_length=data_config.cycle_length or 1,
         block_length=data_config.block_length,
-        deterministic=True,
     )
     if shard_examples:
         dataset = dataset.shard(num_shards, shard_index)
@@ -99,7 +98,7 @@ def read_tfrecords(data_config, num_shards=1, shard_index=0):
         return parsed["image/encoded"], tf.cast(parsed["image/class/label"],
                                                 tf.int32)
 
-    return dataset.map(parse, deterministic=True), False
+    return dataset.map(parse), False
 
 
 def folder_classes(root):
@@ -130,8 +129,7 @@ def read_folder(data_config, num_shards=1, shard_index=0):
         (paths, np.asarray(labels, "int32")))
     if num_shards > 1:
         dataset = dataset.shard(num_shards, shard_index)
-    return dataset.map(lambda p, l: (tf.io.read_file(p), l),
-                       deterministic=True), False
+    return dataset.map(lambda p, l: (tf.io.read_file(p), l)), False
 
 
 def read_tfds(data_config, num_shards=1, shard_index=0):

@@ -254,6 +254,9 @@ class ImageClassificationTaskRunner(Task):
             input_shape=tuple(m.input_size),
             dropout=m.dropout_rate,
             activation="softmax" if m.output_softmax else None,
+            # Logits in float32 under mixed precision, for the loss and the
+            # metrics.
+            head_dtype="float32",
             block_variant=r.block_variant,
             stem_type="deep" if r.stem_type == "v1" else "basic",
             stem_width=max(8, int((32 if r.stem_type == "v1" else 64)

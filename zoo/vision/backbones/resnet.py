@@ -376,6 +376,7 @@ def build_resnet(
     dropout=0.0,
     activation=None,
     dtype=None,
+    head_dtype=None,
     preprocessor=None,
     **backbone_kwargs,
 ):
@@ -388,6 +389,8 @@ def build_resnet(
         features_only: bool, return the `ResNetBackbone` with pyramid outputs.
         pooling, dropout, activation: see `ImageClassifier`.
         dtype: dtype policy name, e.g. `"mixed_bfloat16"`.
+        head_dtype: dtype policy of the classifier head (`"float32"` keeps
+            logits in full precision under mixed precision).
         preprocessor: optional `ImagePreprocessor` attached to the classifier.
         **backbone_kwargs: any `ResNetBackbone` argument (`block_variant`,
             `drop_path_rate`, `se_ratio`, ...).
@@ -418,6 +421,7 @@ def build_resnet(
         dropout=dropout,
         activation=activation,
         preprocessor=preprocessor,
+        head_dtype=head_dtype,
         dtype=dtype,
         name=f"resnet{depth}",
     )
