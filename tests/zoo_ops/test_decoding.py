@@ -7,7 +7,7 @@ import pytest
 from keras import ops
 
 import zoo_ops
-from helpers import to_numpy
+from ops_test_helpers import to_numpy
 
 VOCAB, EOS, PAD = 4, 3, 0
 

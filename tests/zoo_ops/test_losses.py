@@ -5,7 +5,7 @@ import pytest
 import keras
 
 import zoo_ops
-from helpers import random_boxes, to_numpy
+from ops_test_helpers import random_boxes, to_numpy
 
 
 def _focal_numpy(y, logits, alpha, gamma):

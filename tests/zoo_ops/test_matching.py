@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import zoo_ops
-from helpers import to_numpy
+from ops_test_helpers import to_numpy
 
 
 def test_match_boxes_thresholds_and_force_match():

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import zoo_ops
-from helpers import random_boxes, to_numpy
+from ops_test_helpers import random_boxes, to_numpy
 
 IMPLEMENTATIONS = ["keras", "tensorflow"]
 
