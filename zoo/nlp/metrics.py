@@ -10,7 +10,7 @@ prediction scoring 0.
 
 ```python
 exact_match_score("The Eiffel Tower", "eiffel tower")   # 1.0
-f1_score("in Paris, France", "Paris")                    # 0.667
+f1_score("in Paris, France", "Paris")                    # 0.5
 squad_evaluate(dataset, {"q1": "eiffel tower"})          # {"exact_match":.., "f1":..}
 ```
 

@@ -180,3 +180,16 @@ def test_tasks_refuse_a_per_layer_encoder():
     with pytest.raises(TypeError, match="TextEncoder"):
         zoo.SpanLabeler(zoo.create_model("resnet18", features_only=True,
                                          input_shape=(32, 32, 3)))
+
+
+def test_encoder_preset_keeps_its_tokenizer(tiny_vocabulary, tmp_path):
+    encoder = _encoder()
+    encoder.preprocessor = _preprocessor(tiny_vocabulary)
+    encoder.save_to_preset(tmp_path / "encoder")
+    assert (tmp_path / "encoder" / "preprocessor.json").is_file()
+    again = zoo.from_preset(tmp_path / "encoder")
+    assert isinstance(again, zoo.BertEncoder)
+    assert again.preprocessor.tokenizer.get_vocabulary() == tiny_vocabulary
+    texts = ["the man plays a guitar", "good movie"]
+    np.testing.assert_allclose(again.embed(texts), encoder.embed(texts),
+                               atol=1e-6)

@@ -155,16 +155,13 @@ class TextEncoder(Backbone):
         for start in range(0, len(texts), batch_size):
             features = self.preprocessor(texts[start:start + batch_size])
             features = {k: np.asarray(v) for k, v in features.items()}
-            # Padding beyond the longest text changes nothing (it is masked);
-            # trimming it to a multiple of 16 saves most of the work.
-            longest = int(features["padding_mask"].sum(axis=1).max())
-            keep = min(features["token_ids"].shape[1],
-                       max(16, -(-longest // 16) * 16))
-            features = {k: v[:, :keep] for k, v in features.items()}
+            count = features["token_ids"].shape[0]
+            features = _bucket(features, batch_size)
             outputs = self.predict_on_batch(features)
             pooled = mean_pool(
-                ops.convert_to_tensor(outputs["sequence_output"], "float32"),
-                ops.convert_to_tensor(features["padding_mask"]),
+                ops.convert_to_tensor(
+                    outputs["sequence_output"][:count], "float32"),
+                ops.convert_to_tensor(features["padding_mask"][:count]),
             )
             if normalize:
                 pooled = l2_normalize(pooled)
@@ -173,6 +170,35 @@ class TextEncoder(Backbone):
         result = np.concatenate(vectors, axis=0) if vectors else np.zeros(
             (0, self.hidden_size), "float32")
         return result[0] if single else result
+
+
+def _next_power_of_two(n):
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def _bucket(features, batch_size):
+    """Trims padding and pads the batch to powers of two.
+
+    Padding beyond the longest text changes nothing (it is masked), so it is
+    cut to the next power of two (at least 16); the batch is filled up to
+    `batch_size` (to a power of two above 64) with copies of its first row,
+    dropped afterwards. A few shapes then cover every call, so compiled
+    functions are reused.
+    """
+    longest = int(features["padding_mask"].sum(axis=1).max())
+    length = features["token_ids"].shape[1]
+    keep = min(length, max(16, _next_power_of_two(longest)))
+    count = features["token_ids"].shape[0]
+    rows = batch_size if batch_size <= 64 else _next_power_of_two(count)
+    rows = max(rows, count)
+    bucketed = {}
+    for key, value in features.items():
+        value = value[:, :keep]
+        if rows > count:
+            value = np.concatenate(
+                [value, np.repeat(value[:1], rows - count, axis=0)], axis=0)
+        bucketed[key] = value
+    return bucketed
 
 
 def encoder_inputs():
