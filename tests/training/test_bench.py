@@ -98,7 +98,7 @@ def test_every_column_is_present_and_sane(tiny_rows):
             row.achieved_gflops / row.peak_gflops)
         assert row.batch_size == row.batch_size_requested == 4
         assert row.input_shape == "32x32x3"
-        assert (row.warmup, row.iters) == (1, 2)
+        assert (row.warmup, row.iters, row.rounds) == (1, 2, 1)
         assert row.model == "bench_tiny_resnet"
         assert row.backend == BACKEND and row.precision == "float32"
         # Keras' jit_compile="auto": XLA on JAX, not on a TensorFlow CPU.
@@ -235,6 +235,13 @@ def test_out_of_memory_halves_the_batch_until_it_fits(tiny_model):
     assert attempts == [8, 4, 2]
     assert (row.batch_size, row.batch_size_requested) == (2, 8)
     assert row.samples_per_s == pytest.approx(2e3 / row.step_ms_median)
+
+
+def test_rounds_add_up_their_timed_steps(tiny_model):
+    row = benchmark_model(tiny_model, name="bench_tiny_resnet",
+                          settings=_settings(iters=2, rounds=3))
+    assert (row.iters, row.rounds, row.warmup) == (6, 3, 1)
+    assert row.step_ms_min <= row.step_ms_median <= row.step_ms_max
 
 
 def test_out_of_memory_at_batch_size_one_fails_clearly(tiny_model):

@@ -106,7 +106,11 @@ def add_parser(subparsers):
                         help="untimed steps after the compiling one "
                         "(default 3)")
     parser.add_argument("--iters", type=_int_at_least(1),
-                        help="timed steps (default 10)")
+                        help="timed steps per round (default 10)")
+    parser.add_argument("--rounds", type=_int_at_least(1),
+                        help="rounds of warmup + timed steps, alternating "
+                        "between a model, its fused variant and its peers "
+                        "(default 1); more rounds even out a drifting load")
     parser.add_argument("--vs", action="append", metavar="LIBRARY",
                         help="also measure the peer model of "
                         f"{' / '.join(PEER_SOURCES)} (repeat or "
@@ -164,6 +168,7 @@ def _overrides(args):
         "jit": args.jit,
         "warmup": args.warmup,
         "iters": args.iters,
+        "rounds": args.rounds,
         "num_classes": args.num_classes,
         "peak_size": args.peak_size,
         "fuse": args.fuse,
@@ -275,7 +280,8 @@ def _child_argv(args, backend, results_file):
         ("--mode", args.mode), ("--batch-size", args.batch_size),
         ("--img-size", args.img_size), ("--seq-len", args.seq_len),
         ("--precision", args.precision), ("--warmup", args.warmup),
-        ("--iters", args.iters), ("--num-classes", args.num_classes),
+        ("--iters", args.iters), ("--rounds", args.rounds),
+        ("--num-classes", args.num_classes),
         ("--peak-size", args.peak_size),
     ):
         if value is not None:

@@ -53,7 +53,9 @@ class BenchRow:
         peak_fraction: float, `achieved_gflops / peak_gflops`.
         ratio: float or None, see `add_ratios`.
         ratio_of: str, what `ratio` divides (`"zoo/keras.applications"`).
-        warmup, iters: int, untimed and timed steps.
+        warmup: int, untimed steps per round.
+        iters: int, timed steps in all (`rounds` rounds).
+        rounds: int, interleaved rounds of warmup and timed steps.
         device: str, the device the backend ran on.
         python_version, numpy_version, keras_version, backend_version,
         keras_hub_version, zoo_version: str.
@@ -88,6 +90,7 @@ class BenchRow:
     ratio_of: str
     warmup: int
     iters: int
+    rounds: int
     device: str
     python_version: str
     numpy_version: str

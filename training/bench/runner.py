@@ -71,27 +71,6 @@ def is_out_of_memory(error):
     return any(marker in text for marker in OUT_OF_MEMORY_MARKERS)
 
 
-def _timed_steps(step, warmup, iters, progress):
-    start = time.perf_counter()
-    step()
-    first = time.perf_counter() - start
-    total = 1 + warmup + iters
-    if progress:
-        progress(1, total)
-    for i in range(warmup):
-        step()
-        if progress:
-            progress(2 + i, total)
-    times = []
-    for i in range(iters):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-        if progress:
-            progress(2 + warmup + i, total)
-    return first, times
-
-
 def _iqr(values):
     if len(values) < 2:
         return 0.0
@@ -99,29 +78,168 @@ def _iqr(values):
     return quartiles[2] - quartiles[0]
 
 
-def _measure_once(model, mode, batch_size, settings, progress):
-    inputs = make_inputs(model, batch_size, settings)
-    jit = "auto" if settings.jit is None else settings.jit
-    if mode == "infer":
-        model.compile(jit_compile=jit)
+class Measurement:
+    """One model in one mode: prepared once, then timed in one or more rounds.
 
-        def step():
-            model.predict_on_batch(inputs)
-    else:
-        loss, targets = make_training_setup(model, inputs)
-        model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=1e-3, momentum=0.9),
-            loss=loss,
-            jit_compile=jit,
+    `prepare()` makes the inputs, compiles the step and runs it once (the
+    compiling call), halving the batch size on out-of-memory; `time_round()`
+    runs `warmup` untimed and `iters` timed steps; `row()` counts the FLOPs
+    and returns the `BenchRow`. Rounds of several measurements can be
+    interleaved, so a machine whose load drifts slows them all alike.
+
+    Args:
+        model: a built functional Keras model.
+        name: str, the zoo model name the row belongs to.
+        source: str, `"zoo"` or the peer library.
+        variant: str, `""` or `"fused"`.
+        built: str, what was built (the `built` column).
+        mode: `"infer"` or `"train"`.
+        settings: `BenchSettings`.
+        attempt_hook: optional `attempt_hook(batch_size, mode)` called before
+            each attempt to prepare; whatever it raises is handled as the
+            step's own error would be (how tests inject an out-of-memory
+            failure).
+    """
+
+    def __init__(self, model, *, name, source, variant, built, mode,
+                 settings, attempt_hook=None):
+        self.model = model
+        self.name = name
+        self.source = source
+        self.variant = variant
+        self.built = built
+        self.mode = mode
+        self.settings = settings
+        self.attempt_hook = attempt_hook
+        self.batch_size = settings.batch_size
+        self.times = []
+        self.first_call_s = None
+        self.inputs = None
+        self._step = None
+
+    @property
+    def label(self):
+        """`"resnet50 [zoo fused] infer"`, for progress lines."""
+        variant = f" {self.variant}" if self.variant else ""
+        return f"{self.name} [{self.source}{variant}] {self.mode}"
+
+    def _compile(self, batch_size):
+        model, settings = self.model, self.settings
+        inputs = make_inputs(model, batch_size, settings)
+        jit = "auto" if settings.jit is None else settings.jit
+        if self.mode == "infer":
+            model.compile(jit_compile=jit)
+
+            def step():
+                model.predict_on_batch(inputs)
+        else:
+            loss, targets = make_training_setup(model, inputs)
+            model.compile(
+                optimizer=keras.optimizers.SGD(learning_rate=1e-3,
+                                               momentum=0.9),
+                loss=loss,
+                jit_compile=jit,
+            )
+
+            def step():
+                model.train_on_batch(inputs, targets)
+
+        start = time.perf_counter()
+        step()
+        self.first_call_s = time.perf_counter() - start
+        self.inputs, self._step = inputs, step
+
+    def prepare(self):
+        """Compiles and runs the first step, halving the batch on OOM.
+
+        Raises:
+            BenchFailure: out of memory even at batch size 1.
+        """
+        while True:
+            try:
+                if self.attempt_hook is not None:
+                    self.attempt_hook(self.batch_size, self.mode)
+                self._compile(self.batch_size)
+                return
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                if self.batch_size == 1:
+                    raise BenchFailure(
+                        f"{self.name} ({self.source}, {self.mode}) ran out "
+                        "of memory even at batch size 1: "
+                        f"{str(error).splitlines()[0]}"
+                    ) from None
+                logger.warning("bench: %s out of memory at batch size %d; "
+                               "retrying with %d.", self.label,
+                               self.batch_size, self.batch_size // 2)
+                self.batch_size //= 2
+                self._step = None
+                gc.collect()
+
+    def time_round(self, progress=None):
+        """Runs `warmup` untimed and `iters` timed steps.
+
+        Args:
+            progress: optional `progress(step, total)` after each step.
+        """
+        warmup, iters = self.settings.warmup, self.settings.iters
+        for i in range(warmup):
+            self._step()
+            if progress:
+                progress(i + 1, warmup + iters)
+        for i in range(iters):
+            start = time.perf_counter()
+            self._step()
+            self.times.append(time.perf_counter() - start)
+            if progress:
+                progress(warmup + i + 1, warmup + iters)
+
+    def row(self):
+        """Counts the FLOPs and returns the `BenchRow` of the steps timed."""
+        settings, model = self.settings, self.model
+        flops, flops_source = count_flops(model, self.inputs, self.mode)
+        times = self.times
+        median = statistics.median(times)
+        gflops_per_sample = flops / self.batch_size / 1e9
+        samples_per_s = self.batch_size / median
+        achieved = gflops_per_sample * samples_per_s
+        peak = measure_matmul_peak(COMPUTE_DTYPES[settings.precision],
+                                   size=settings.peak_size)
+        return BenchRow(
+            model=self.name,
+            source=self.source,
+            variant=self.variant,
+            built=self.built,
+            # Peers are built to match the zoo model, arguments included.
+            model_args=settings.describe_model_args(),
+            mode=self.mode,
+            backend=keras.backend.backend(),
+            precision=settings.precision,
+            jit=bool(model.jit_compile),
+            batch_size=self.batch_size,
+            batch_size_requested=settings.batch_size,
+            input_shape=describe_input_shape(self.inputs),
+            samples_per_s=samples_per_s,
+            step_ms_median=1e3 * median,
+            step_ms_iqr=1e3 * _iqr(times),
+            step_ms_min=1e3 * min(times),
+            step_ms_max=1e3 * max(times),
+            compile_s=max(self.first_call_s - median, 0.0),
+            params=int(model.count_params()),
+            gflops_per_sample=gflops_per_sample,
+            flops_source=flops_source,
+            achieved_gflops=achieved,
+            peak_gflops=peak,
+            peak_fraction=achieved / peak,
+            ratio=None,
+            ratio_of="",
+            warmup=settings.warmup,
+            iters=len(times),
+            rounds=settings.rounds,
+            timestamp=utc_timestamp(),
+            **describe_environment(),
         )
-
-        def step():
-            model.train_on_batch(inputs, targets)
-
-    first, times = _timed_steps(step, settings.warmup, settings.iters,
-                                progress)
-    flops, flops_source = count_flops(model, inputs, mode)
-    return inputs, bool(model.jit_compile), first, times, flops, flops_source
 
 
 def benchmark_model(model, *, name, source="zoo", variant="", built="",
@@ -138,9 +256,7 @@ def benchmark_model(model, *, name, source="zoo", variant="", built="",
         mode: `"infer"` or `"train"`.
         settings: `BenchSettings`; defaults to `BenchSettings()`.
         progress: optional `progress(step, total)` called after each step.
-        attempt_hook: optional `attempt_hook(batch_size, mode)` called before
-            each attempt; whatever it raises is handled as the step's own
-            error would be (how tests inject an out-of-memory failure).
+        attempt_hook: see `Measurement`.
 
     Returns:
         `BenchRow` (its `ratio` is filled by `add_ratios`).
@@ -148,68 +264,14 @@ def benchmark_model(model, *, name, source="zoo", variant="", built="",
     Raises:
         BenchFailure: out of memory even at batch size 1.
     """
-    settings = settings or BenchSettings()
-    batch_size = settings.batch_size
-    while True:
-        try:
-            if attempt_hook is not None:
-                attempt_hook(batch_size, mode)
-            measured = _measure_once(model, mode, batch_size, settings,
-                                     progress)
-            break
-        except Exception as error:
-            if not is_out_of_memory(error):
-                raise
-            if batch_size == 1:
-                raise BenchFailure(
-                    f"{name} ({source}, {mode}) ran out of memory even at "
-                    f"batch size 1: {str(error).splitlines()[0]}"
-                ) from None
-            logger.warning("bench: %s (%s, %s) out of memory at batch "
-                           "size %d; retrying with %d.", name, source, mode,
-                           batch_size, batch_size // 2)
-            batch_size //= 2
-            gc.collect()
-    inputs, jit, first, times, flops, flops_source = measured
-    median = statistics.median(times)
-    gflops_per_sample = flops / batch_size / 1e9
-    samples_per_s = batch_size / median
-    achieved = gflops_per_sample * samples_per_s
-    peak = measure_matmul_peak(COMPUTE_DTYPES[settings.precision],
-                               size=settings.peak_size)
-    return BenchRow(
-        model=name,
-        source=source,
-        variant=variant,
-        built=built,
-        # Peers are built to match the zoo model, arguments included.
-        model_args=settings.describe_model_args(),
-        mode=mode,
-        backend=keras.backend.backend(),
-        precision=settings.precision,
-        jit=jit,
-        batch_size=batch_size,
-        batch_size_requested=settings.batch_size,
-        input_shape=describe_input_shape(inputs),
-        samples_per_s=samples_per_s,
-        step_ms_median=1e3 * median,
-        step_ms_iqr=1e3 * _iqr(times),
-        step_ms_min=1e3 * min(times),
-        step_ms_max=1e3 * max(times),
-        compile_s=max(first - median, 0.0),
-        params=int(model.count_params()),
-        gflops_per_sample=gflops_per_sample,
-        flops_source=flops_source,
-        achieved_gflops=achieved,
-        peak_gflops=peak,
-        peak_fraction=achieved / peak,
-        ratio=None,
-        ratio_of="",
-        warmup=settings.warmup,
-        iters=settings.iters,
-        timestamp=utc_timestamp(),
-        **describe_environment(),
-    )
+    measurement = Measurement(
+        model, name=name, source=source, variant=variant, built=built,
+        mode=mode, settings=settings or BenchSettings(),
+        attempt_hook=attempt_hook)
+    measurement.prepare()
+    for _ in range(measurement.settings.rounds):
+        measurement.time_round(progress)
+    return measurement.row()
 
 
 def expand_model_names(patterns):
@@ -250,13 +312,53 @@ def _fused(model):
     return fuse_batch_norm(model)
 
 
+def _measure_model(name, settings, progress, attempt_hook):
+    """Rows of one zoo model, its fused variant and its peers."""
+    model, built = build_zoo_model(name, settings)
+    # Peers are built first so that one that cannot be built fails the run
+    # before anything is measured.
+    candidates = [(model, "zoo", "", built)]
+    if settings.fuse and "infer" in settings.modes():
+        candidates.append((_fused(model), "zoo", "fused", built + ".fuse()"))
+    for source in settings.peers:
+        peer, peer_built = build_peer_model(source, name, model)
+        candidates.append((peer, source, "", peer_built))
+    rows = []
+    for mode in settings.modes():
+        measurements = [
+            Measurement(m, name=name, source=source, variant=variant,
+                        built=what, mode=mode, settings=settings,
+                        attempt_hook=attempt_hook)
+            for m, source, variant, what in candidates
+            if not (variant == "fused" and mode == "train")
+        ]
+        for measurement in measurements:
+            logger.info("bench: compiling %s", measurement.label)
+            measurement.prepare()
+        # Interleaved rounds: every measurement sees the same load drift.
+        for round_index in range(settings.rounds):
+            for measurement in measurements:
+                label = measurement.label
+                if settings.rounds > 1:
+                    label += f" (round {round_index + 1}/{settings.rounds})"
+                logger.info("bench: timing %s", label)
+                hook = None
+                if progress is not None:
+                    def hook(step, total, label=label):
+                        progress(label, step, total)
+                measurement.time_round(hook)
+        rows.extend(m.row() for m in measurements)
+    return rows
+
+
 def run_benchmarks(models, settings, progress=None, attempt_hook=None):
     """Measures zoo models, their fused variants and their peers.
 
     For each model: inference and/or training of the zoo model, inference of
-    `model.fuse()` when `settings.fuse`, then each peer in `settings.peers`
-    in the same modes, all in `settings.precision`. Ratios are filled at the
-    end (`add_ratios`).
+    `model.fuse()` when `settings.fuse`, and each peer in `settings.peers`
+    in the same modes, all in `settings.precision`. Within a mode, every
+    measurement is compiled first, then timed in `settings.rounds`
+    interleaved rounds. Ratios are filled at the end (`add_ratios`).
 
     Args:
         models: list of str, registered names or wildcards.
@@ -277,40 +379,10 @@ def run_benchmarks(models, settings, progress=None, attempt_hook=None):
     measure_matmul_peak(COMPUTE_DTYPES[settings.precision],
                         size=settings.peak_size)
     rows = []
-
-    def measure(model, name, source, variant, built, mode):
-        label = f"{name} [{source}{' ' + variant if variant else ''}] {mode}"
-        logger.info("bench: measuring %s", label)
-        hook = None
-        if progress is not None:
-            def hook(step, total):
-                progress(label, step, total)
-        rows.append(benchmark_model(
-            model, name=name, source=source, variant=variant, built=built,
-            mode=mode, settings=settings, progress=hook,
-            attempt_hook=attempt_hook))
-
     for name in names:
         with dtype_policy(settings.precision):
-            model, built = build_zoo_model(name, settings)
-            # Peers are built first so that one that cannot be built fails
-            # the run before anything is measured.
-            peers = [(source,) + build_peer_model(source, name, model)
-                     for source in settings.peers]
-            fused = None
-            if settings.fuse and "infer" in settings.modes():
-                fused = _fused(model)
-            for mode in settings.modes():
-                measure(model, name, "zoo", "", built, mode)
-                if mode == "infer" and fused is not None:
-                    measure(fused, name, "zoo", "fused", built + ".fuse()",
-                            mode)
-            del fused, model
-            while peers:
-                source, peer, peer_built = peers.pop(0)
-                for mode in settings.modes():
-                    measure(peer, name, source, "", peer_built, mode)
-                del peer
+            rows.extend(_measure_model(name, settings, progress,
+                                       attempt_hook))
         keras.backend.clear_session()
         gc.collect()
     return add_ratios(rows)

@@ -37,8 +37,12 @@ class BenchSettings:
         precision: a Keras dtype policy in `PRECISIONS`.
         jit: bool, or None for Keras' own default (`jit_compile="auto"`:
             XLA on JAX, and on TensorFlow only with an accelerator).
-        warmup: int, untimed steps after the first (compiling) one.
-        iters: int, timed steps.
+        warmup: int, untimed steps after the first (compiling) one, in
+            every round.
+        iters: int, timed steps per round.
+        rounds: int, rounds of warmup and timed steps; a model's rounds
+            alternate with those of its fused variant and peers, so load
+            that drifts during a run affects them alike.
         num_classes: int, classes of classifier heads.
         peers: tuple of str from `PEER_SOURCES`, measured next to each model.
         fuse: bool, also measure inference of `model.fuse()` (batch norm
@@ -55,6 +59,7 @@ class BenchSettings:
     jit: object = None
     warmup: int = 3
     iters: int = 10
+    rounds: int = 1
     num_classes: int = 1000
     peers: tuple = ()
     fuse: bool = False
@@ -79,7 +84,7 @@ class BenchSettings:
         self.peers = tuple(self.peers)
         for peer in self.peers:
             check_choice("peer", peer, PEER_SOURCES)
-        positive = ("batch_size", "img_size", "seq_len", "iters",
+        positive = ("batch_size", "img_size", "seq_len", "iters", "rounds",
                     "num_classes", "peak_size")
         for name in positive + ("warmup",):
             value = getattr(self, name)
