@@ -6,7 +6,7 @@
 | `one_device` | `tf.distribute.OneDeviceStrategy` | default device |
 | `mirrored` | `MirroredStrategy` over the GPUs, else the CPU devices | `keras.distribution.DataParallel` over the local devices |
 | `data_parallel` | (use `mirrored`) | `DataParallel` over every process's devices |
-| `multi_worker_mirrored` | `MultiWorkerMirroredStrategy` from `worker_hosts` | (use `data_parallel` with `worker_hosts`) |
+| `multi_worker_mirrored` | an error: Keras 3's `fit` does not run under it | (use `data_parallel` with `worker_hosts`) |
 | `model_parallel` | (not available) | `ModelParallel` with `model_parallel_layout` |
 | `tpu` | `TPUStrategy` on `runtime.tpu` | (run JAX on the TPU host: `data_parallel`) |
 
@@ -20,7 +20,6 @@ before the backend first touches a device, which `configure_devices` does.
 """
 
 import contextlib
-import json
 import logging
 import os
 
@@ -152,20 +151,14 @@ def _tensorflow_distribution(name, runtime):
         return Distribution(name, strategy,
                             num_replicas=strategy.num_replicas_in_sync)
     if name == "multi_worker_mirrored":
-        hosts = _hosts(runtime)
-        if hosts:
-            os.environ["TF_CONFIG"] = json.dumps({
-                "cluster": {"worker": hosts},
-                "task": {"type": "worker", "index": max(0,
-                                                        runtime.task_index)},
-            })
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        resolver = strategy.cluster_resolver
-        return Distribution(
-            name, strategy,
-            num_processes=max(1, len(hosts)),
-            process_index=resolver.task_id if resolver else 0,
-            num_replicas=strategy.num_replicas_in_sync)
+        raise ConfigError(
+            "distribution_strategy='multi_worker_mirrored': Keras 3's "
+            "Model.fit does not run under tf.distribute's "
+            "MultiWorkerMirroredStrategy (keras-team/keras#20585). Train "
+            "across processes on the JAX backend instead: "
+            "distribution_strategy='data_parallel' with worker_hosts and "
+            "task_index."
+        )
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
         tpu=runtime.tpu or "")
     tf.config.experimental_connect_to_cluster(resolver)
@@ -180,8 +173,9 @@ def _jax_distribution(name, runtime):
 
     hosts = _hosts(runtime)
     if len(hosts) > 1:
-        if jax.default_backend() == "cpu" or not jax.devices():
-            jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        # Before anything touches a device: collectives between CPU
+        # processes go through gloo (GPUs and TPUs bring their own).
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
         keras.distribution.initialize(
             job_addresses=hosts[0],
             num_processes=len(hosts),

@@ -124,6 +124,10 @@ class Trainer:
             tf.config.experimental.enable_op_determinism()
         self.policy = _set_precision(runtime)
         self.distribution = build_distribution(runtime)
+        d = self.distribution
+        logger.info("Distribution: %s, %d replica(s), process %d of %d.",
+                    d.name, d.num_replicas, d.process_index + 1,
+                    d.num_processes)
         with self.distribution.scope():
             model = self.task.build_model()
             optimizer = build_optimizer(
@@ -236,7 +240,11 @@ class Trainer:
                 loop,
                 preprocessor=self.task.export_preprocessor(),
             ))
-        result.append(cb.Checkpointer(self.model_dir, loop,
+        # Every process checkpoints (collectives need them all); only the
+        # chief writes into model_dir, which every process resumes from.
+        save_dir = self.model_dir if chief else os.path.join(
+            self.model_dir, "workers", str(self.distribution.process_index))
+        result.append(cb.Checkpointer(save_dir, loop,
                                       t.checkpoint_interval, t.train_steps,
                                       t.max_to_keep))
         if chief:

@@ -94,7 +94,8 @@ class RuntimeConfig(Config):
             JAX on CPU is deterministic already.
     """
 
-    distribution_strategy: str = "off"
+    # YAML reads a bare `off` as False, so a bool is accepted and normalised.
+    distribution_strategy: Union[str, bool] = "off"
     enable_xla: bool = False
     gpu_thread_mode: Optional[str] = None
     dataset_num_private_threads: Optional[int] = None
@@ -116,6 +117,12 @@ class RuntimeConfig(Config):
     deterministic_ops: bool = False
 
     def validate(self, path=""):
+        if self.distribution_strategy is False:
+            self.distribution_strategy = "off"
+        elif self.distribution_strategy is True:
+            raise ConfigError(
+                f"{path}.distribution_strategy must name a strategy, got true."
+            )
         allowed = (None, "float32", "float16", "bfloat16")
         if self.mixed_precision_dtype not in allowed:
             raise ConfigError(
