@@ -406,8 +406,10 @@ def test_cli_prints_the_table_and_writes_results(capsys, tmp_path):
         ("bench_tiny_resnet", ""), ("bench_tiny_resnet", "fused")]
     assert rows[1].ratio_of == "fused/unfused"
     with open(png, "rb") as f:
-        signature, _, width, height = struct.unpack(">8sI4sII", f.read(24))
-    assert signature == b"\x89PNG\r\n\x1a\n" and width > 0 and height > 0
+        signature, _, chunk, width, height = struct.unpack(">8sI4sII",
+                                                           f.read(24))
+    assert signature == b"\x89PNG\r\n\x1a\n" and chunk == b"IHDR"
+    assert width > 0 and height > 0
 
 
 def test_recipe_run_writes_csv_and_json(capsys, tmp_path):

@@ -126,24 +126,28 @@ def plot_results(rows, path, title="zoo bench"):
     figure, axes = plt.subplots(len(modes), 1, squeeze=False,
                                 figsize=(max(6.0, 1.6 * len(rows)),
                                          3.2 * len(modes)))
-    width = 0.8 / max(len(labels), 1)
+    colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}
     for axis, mode in zip(axes[:, 0], modes):
         mode_rows = [r for r in rows if r.mode == mode]
-        groups = []
+        groups, present = [], []
         for row in mode_rows:
             group = (row.backend, row.model, row.precision)
             if group not in groups:
                 groups.append(group)
-        for index, label in enumerate(labels):
+            if _label(row) not in present:
+                present.append(_label(row))
+        width = 0.8 / len(present)
+        for index, label in enumerate(present):
+            offset = (index - (len(present) - 1) / 2) * width
             xs, heights = [], []
             for g, group in enumerate(groups):
                 for row in mode_rows:
                     if (row.backend, row.model, row.precision) == group \
                             and _label(row) == label:
-                        xs.append(g + (index - (len(labels) - 1) / 2) * width)
+                        xs.append(g + offset)
                         heights.append(row.samples_per_s)
-            if xs:
-                axis.bar(xs, heights, width=width, label=label)
+            axis.bar(xs, heights, width=width, label=label,
+                     color=colours[label])
         axis.set_xticks(range(len(groups)))
         axis.set_xticklabels(["\n".join(g) for g in groups], fontsize=8)
         axis.set_ylabel("samples/s")
