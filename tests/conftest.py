@@ -1,6 +1,7 @@
 """Shared fixtures: backend check, an isolated cache, a loopback HTTP server."""
 
 import functools
+import hashlib
 import http.server
 import os
 import threading
@@ -59,6 +60,15 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self):
         for key, value in self.server_state.extra_headers.items():
             self.send_header(key, value)
+        if self.server_state.hub_headers:
+            # What a Hugging Face Hub sends with a file: its commit and an
+            # ETag naming the content (huggingface_hub keys its cache on it).
+            path = self.translate_path(self.path)
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()
+                self.send_header("ETag", f'"{digest}"')
+                self.send_header("X-Repo-Commit", "a" * 40)
         super().end_headers()
 
     def log_message(self, *args):
@@ -77,6 +87,7 @@ class LoopbackServer:
         self.root = str(root)
         self.requests = []
         self.extra_headers = {}
+        self.hub_headers = False
         handler = functools.partial(_Handler, server_state=self)
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"

@@ -308,6 +308,56 @@ def test_hf_handle_through_plain_http(small_model, http_server,
     assert "/org/repo/resolve/main/config.json" in http_server.paths()
 
 
+def test_hf_handle_through_huggingface_hub(small_model, http_server,
+                                           monkeypatch, tmp_path):
+    """The huggingface_hub client against a loopback server speaking the
+    Hub's resolve protocol (HEAD for ETag and commit, then GET)."""
+    repo = os.path.join(http_server.root, "org", "repo", "resolve", "main")
+    small_model.save_to_preset(repo)
+    http_server.hub_headers = True
+    monkeypatch.setenv("HF_ENDPOINT", http_server.url)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf_cache"))
+    model = zoo.from_preset("hf://org/repo")
+    x = np.ones((1, 32, 32, 3), "float32")
+    np.testing.assert_array_equal(np.asarray(model(x)),
+                                  np.asarray(small_model(x)))
+    assert (tmp_path / "hf_cache" / "models--org--repo").is_dir()
+    gets = len(http_server.paths())
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    zoo.from_preset("hf://org/repo")  # from huggingface_hub's cache
+    assert len(http_server.paths()) == gets
+    with pytest.raises(zoo.OfflineError, match="hf_cache"):
+        zoo.from_preset("hf://org/other")
+
+
+def test_gfile_preset_directory(small_model, tmp_path, monkeypatch):
+    """gs:// goes through tf.io.gfile; its in-memory ram:// scheme takes the
+    same path without a network."""
+    import tensorflow as tf
+
+    local = tmp_path / "p"
+    small_model.save_to_preset(local)
+    root = f"ram://bucket/{tmp_path.name}/p"
+    for name in os.listdir(local):
+        tf.io.gfile.makedirs(root)
+        tf.io.gfile.copy(str(local / name), f"{root}/{name}", overwrite=True)
+    model = zoo.from_preset(root)
+    assert model.num_classes == 4
+    tf.io.gfile.rmtree(root)
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    again = zoo.from_preset(root)  # every file is in the cache
+    assert again.num_classes == 4
+    with pytest.raises(zoo.OfflineError, match="ram://bucket/other"):
+        zoo.from_preset("ram://bucket/other")
+
+
+def test_kaggle_offline_names_kagglehub_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path))
+    with pytest.raises(zoo.OfflineError, match=str(tmp_path)):
+        zoo.from_preset("kaggle://owner/model/keras/v1/2")
+
+
 def test_timm_tag_offline_points_at_the_hub(monkeypatch):
     monkeypatch.setenv("ZOO_OFFLINE", "1")
     monkeypatch.setenv("ZOO_HF_DOWNLOADER", "http")

@@ -40,6 +40,9 @@ logger = logging.getLogger("zoo")
 
 TRUE_VALUES = ("1", "true", "yes", "on")
 CHUNK_SIZE = 1 << 20
+#: Schemes read through `tf.io.gfile` (`ram://` is TensorFlow's in-memory
+#: file system).
+GFILE_SCHEMES = ("gs", "ram")
 HTTP_TIMEOUT_S = 60
 
 
@@ -226,7 +229,7 @@ def fetch(uri, file_hash=None, progress=True):
         return path
     if scheme == "hf":
         return _fetch_hf(uri, file_hash, progress)
-    if scheme == "gs":
+    if scheme in GFILE_SCHEMES:
         return _fetch_cached(uri, cache_path_for_url(uri), file_hash,
                              _copy_gfile, progress)
     if scheme in ("http", "https"):
@@ -425,6 +428,20 @@ def hf_endpoint():
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
 
+def hf_cache_dir():
+    """huggingface_hub's cache, read from the environment at call time.
+
+    `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else None (the library's default).
+    huggingface_hub reads these once at import; reading them here lets a
+    process change them later.
+    """
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    return None
+
+
 def hf_url(repo_id, revision, filename):
     """The plain HTTPS address of a file in a Hugging Face repository."""
     return f"{hf_endpoint()}/{repo_id}/resolve/{revision}/{filename}"
@@ -448,12 +465,15 @@ def _fetch_hf(uri, file_hash, progress):
             filename,
             revision=revision,
             local_files_only=is_offline(),
+            endpoint=hf_endpoint(),
+            cache_dir=hf_cache_dir(),
         )
     except huggingface_hub.errors.LocalEntryNotFoundError:
         if is_offline():
             raise OfflineError(
                 f"Offline and {uri} is not in the Hugging Face cache "
-                f"({huggingface_hub.constants.HF_HUB_CACHE}). Run "
+                f"({hf_cache_dir() or huggingface_hub.constants.HF_HUB_CACHE})."
+                " Run "
                 f"`hf download {repo_id} {filename}` where there is a network,"
                 " or unset offline mode."
             ) from None

@@ -30,7 +30,7 @@ TIMM_WEIGHTS_FILE = "model.safetensors"
 HF_WEIGHTS_FILE = "model.safetensors"
 HF_VOCABULARY_FILES = {"bert": "vocab.txt", "albert": "spiece.model"}
 HF_OPTIONAL_FILES = ("tokenizer_config.json", "sentence_bert_config.json")
-REMOTE_SCHEMES = ("http", "https", "hf", "gs", "kaggle")
+REMOTE_SCHEMES = ("http", "https", "hf", "gs", "ram", "kaggle")
 
 
 def _join(base, name):
