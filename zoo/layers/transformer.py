@@ -176,8 +176,8 @@ class PositionEmbedding(keras.layers.Layer):
         inputs: `[batch, length, hidden]`; only its shape is used.
 
     Returns:
-        `[1, length, hidden]` embeddings of positions `0..length-1`, to be
-        added to the inputs.
+        `[batch, length, hidden]`: the embeddings of positions
+        `0..length-1`, repeated over the batch, to be added to the inputs.
 
     Raises:
         SequenceTooLongError: `length > max_length` (checked whenever the
@@ -207,10 +207,11 @@ class PositionEmbedding(keras.layers.Layer):
                 "preprocessor's sequence_length)."
             )
         table = ops.cast(self.embeddings, self.compute_dtype)
-        return ops.expand_dims(table[:length], 0)
+        return ops.broadcast_to(ops.expand_dims(table[:length], 0),
+                                ops.shape(inputs))
 
     def compute_output_shape(self, inputs_shape):
-        return (1,) + tuple(inputs_shape[1:])
+        return tuple(inputs_shape)
 
     def get_config(self):
         config = super().get_config()
