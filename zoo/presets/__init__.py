@@ -32,6 +32,8 @@ from zoo.presets.builtin import (
 )
 from zoo.presets.directory import (
     CONFIG_FILE,
+    MODEL_WEIGHTS_FILE,
+    PREPROCESSOR_CONFIG_FILE,
     load_preset_directory,
     read_json,
     save_preset,
@@ -260,6 +262,8 @@ def _from_directory(path, *, remote, task=None, **options):
             model, _timm_preprocessing(config.get("pretrained_cfg", {}))
         )
     registered = str(config.get("registered_name", ""))
+    if registered in KERAS_HUB_ENCODERS:
+        return _from_keras_hub_directory(path, config, task=task, **options)
     if not registered.startswith("zoo>"):
         raise PresetError(
             f"{config_path} describes {registered or 'an unknown class'!r}; "
@@ -382,6 +386,88 @@ def _from_backbone_preset_file(info, *, task, num_classes, load_weights,
         return backbone
     return _with_task(backbone, task, num_classes, task_kwargs,
                       source=info.name, dtype=dtype)
+
+
+#: keras-hub backbones whose preset directories load as zoo encoders.
+KERAS_HUB_ENCODERS = ("keras_hub>BertBackbone", "keras_hub>AlbertBackbone")
+
+
+def _keras_hub_preprocessor(path, encoder):
+    """The text preprocessor a keras-hub preset directory describes, or None."""
+    from zoo.nlp.tokenizers import (
+        SentencePieceTokenizer,
+        TextPreprocessor,
+        WordPieceTokenizer,
+    )
+
+    if not (path / "tokenizer.json").is_file():
+        return None
+    spec = read_json(path / "tokenizer.json")
+    options = spec.get("config", {})
+    assets = path / "assets" / "tokenizer"
+    if spec.get("registered_name") == "keras_hub>BertTokenizer":
+        tokenizer = WordPieceTokenizer(
+            assets / "vocabulary.txt",
+            lowercase=bool(options.get("lowercase", False)),
+            strip_accents=bool(options.get("strip_accents", False)))
+    elif spec.get("registered_name") == "keras_hub>AlbertTokenizer":
+        tokenizer = SentencePieceTokenizer(assets / "vocabulary.spm")
+    else:
+        return None
+    length = min(512, encoder.max_sequence_length)
+    if (path / PREPROCESSOR_CONFIG_FILE).is_file():
+        saved = read_json(path / PREPROCESSOR_CONFIG_FILE).get("config", {})
+        length = int(saved.get("sequence_length") or length)
+    return TextPreprocessor(tokenizer, sequence_length=length)
+
+
+def _from_keras_hub_directory(path, config, *, task, num_classes,
+                              load_weights, dtype, features_only, **kwargs):
+    """A keras-hub BERT / ALBERT preset directory, converted to a zoo encoder.
+
+    keras-hub builds its backbone from `config.json` and reads
+    `model.weights.h5`; the weights are then converted
+    (`zoo.convert.keras_hub.from_keras_hub_bert`). The tokenizer comes from
+    `tokenizer.json` and `assets/tokenizer/`.
+    """
+    import keras
+    import keras_hub  # noqa: F401  (registers keras-hub's classes)
+
+    from zoo.convert.keras_hub import from_keras_hub_bert
+
+    task_kwargs = {}
+    if task is not None and not features_only:
+        task_kwargs, kwargs = _split_task_kwargs(task, kwargs)
+    elif num_classes is not None and not features_only:
+        raise PresetError(
+            f"{path} holds an encoder without a classifier head; pass task="
+            " with num_classes (e.g. task='text_classifier')."
+        )
+    reference = keras.saving.deserialize_keras_object(config)
+    if load_weights:
+        _load_weights_into(reference, path / MODEL_WEIGHTS_FILE, str(path))
+    overrides = dict(kwargs)
+    if dtype is not None:
+        overrides["dtype"] = dtype
+    if features_only:
+        overrides["features_only"] = True
+    encoder = from_keras_hub_bert(reference, **overrides)
+    _attach_text_preprocessor(encoder, _keras_hub_preprocessor(path, encoder))
+    if features_only or task is None:
+        return encoder
+    return _with_task(encoder, task, num_classes, task_kwargs,
+                      source=str(path), dtype=dtype)
+
+
+def _load_weights_into(model, weights_path, source):
+    from zoo.errors import WeightsError
+
+    try:
+        model.load_weights(weights_path)
+    except (OSError, ValueError, KeyError) as e:
+        raise WeightsError(
+            f"Cannot load {weights_path} ({source}) into {model.name}: {e}"
+        ) from None
 
 
 def _from_huggingface_directory(path, config, *, task, num_classes,

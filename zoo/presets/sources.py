@@ -5,6 +5,10 @@ is read as a directory. `config.json` comes first and says which format it is:
 
 - a zoo (or keras-hub) preset: `metadata.json` follows and lists every other
   file with its sha256, which is verified;
+- a keras-hub BERT / ALBERT preset (`config.json` registers
+  `keras_hub>BertBackbone` or `keras_hub>AlbertBackbone`): its
+  `model.weights.h5`, `tokenizer.json`, `preprocessor.json` and
+  `assets/tokenizer/vocabulary.{txt,spm}`;
 - a timm model repository (`config.json` has `"architecture"`):
   `model.safetensors` follows;
 - a Hugging Face transformers BERT / ALBERT repository (`config.json` has
@@ -62,6 +66,9 @@ def fetch_preset_directory(handle):
         return local
     metadata_path = download.fetch(_join(handle, METADATA_FILE))
     metadata = read_json(metadata_path)
+    if str(config.get("registered_name", "")).startswith("keras_hub>"):
+        _fetch_keras_hub_files(handle)
+        return local
     files = metadata.get("files")
     if not isinstance(files, dict):
         raise PresetError(
@@ -77,6 +84,27 @@ def fetch_preset_directory(handle):
             file_hash=f"sha256:{digest}" if digest else None,
         )
     return local
+
+
+def _fetch_keras_hub_files(handle):
+    """The files of a keras-hub text preset (its metadata lists none)."""
+    download.fetch(_join(handle, "model.weights.h5"))
+    for name in ("tokenizer.json", "preprocessor.json"):
+        try:
+            download.fetch(_join(handle, name))
+        except OfflineError:
+            raise
+        except (download.DownloadError, FileNotFoundError):
+            pass
+    for vocabulary in ("assets/tokenizer/vocabulary.txt",
+                       "assets/tokenizer/vocabulary.spm"):
+        try:
+            download.fetch(_join(handle, vocabulary))
+            break
+        except OfflineError:
+            raise
+        except (download.DownloadError, FileNotFoundError):
+            continue
 
 
 def _fetch_kaggle(handle):

@@ -1,6 +1,7 @@
 """Hugging Face BERT/ALBERT checkpoints: names, prefixes, configs, errors."""
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -78,3 +79,38 @@ def test_unknown_tensor_and_model_type_are_refused():
         encoder_state({"encoder.layer.0.crossattn.weight": np.zeros(2)})
     with pytest.raises(zoo.WeightsError, match="'gpt2'"):
         encoder_config({"model_type": "gpt2"})
+
+
+def test_keras_hub_preset_directory_loads_as_zoo_encoder(tmp_path,
+                                                         http_server):
+    import keras_hub
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the",
+                  "man", "play", "##s", "a", "guitar", "!"]
+    # Sizes shared with the parity tests (keras-hub's compiled initialisers
+    # are reused on JAX).
+    reference = keras_hub.models.BertBackbone(
+        vocabulary_size=60, num_layers=2, num_heads=4, hidden_dim=32,
+        intermediate_dim=64, max_sequence_length=24)
+    rng = np.random.default_rng(3)
+    reference.set_weights([rng.normal(0, 0.2, w.shape).astype("float32")
+                           for w in reference.get_weights()])
+    tokenizer = keras_hub.models.BertTokenizer(
+        vocabulary=vocabulary + [f"w{i}" for i in range(48)],
+        lowercase=True)
+    served = pathlib.Path(http_server.root) / "bert_tiny"
+    reference.save_to_preset(served)
+    tokenizer.save_to_preset(served)
+    encoder = zoo.from_preset(f"{http_server.url}/bert_tiny")
+    assert isinstance(encoder, zoo.BertEncoder)
+    assert encoder.preprocessor.sequence_length == 24
+    features = encoder.preprocessor(["The man plays a GUITAR!"])
+    ids = np.asarray(features["token_ids"])[0]
+    assert ids[:9].tolist() == [2, 5, 6, 7, 8, 9, 10, 11, 3]
+    assert ids[:9].tolist()[1:-1] == np.asarray(
+        tokenizer("the man plays a guitar!")).tolist()
+    expected = reference(features)
+    actual = encoder(features)
+    np.testing.assert_allclose(np.asarray(actual["pooled_output"]),
+                               np.asarray(expected["pooled_output"]),
+                               atol=1e-5)
