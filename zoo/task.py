@@ -56,11 +56,10 @@ class Task(keras.Model):
 
         preprocessor = self.preprocessor
 
-        def apply(*element):
-            if len(element) == 1 and isinstance(element[0], tuple):
-                element = element[0]
-            features = preprocessor(element[0])
-            return (features,) + tuple(element[1:])
+        def apply(features, *rest):
+            # Elements are (features[, labels[, weights]]); features may
+            # itself be a tuple (a text pair) and is handed over whole.
+            return (preprocessor(features),) + rest
 
         if isinstance(x, tf.data.Dataset):
             if y is not None:

@@ -65,6 +65,9 @@ def test_text_classifier_on_pairs_for_regression(tiny_vocabulary):
     pooled_pair = np.asarray(model.backbone(packed)["pooled_output"])
     pooled_alone = np.asarray(model.backbone(alone)["pooled_output"])
     assert np.max(np.abs(pooled_pair - pooled_alone)) > 1e-3
+    # predict on raw pairs packs them as pairs, like the direct call.
+    predicted = model.predict((firsts, seconds), batch_size=2, verbose=0)
+    np.testing.assert_allclose(predicted, scores, atol=1e-5)
 
 
 def test_span_labeler_finds_the_answer_tokens(tiny_vocabulary):
