@@ -4,7 +4,7 @@ from zoo.layers.attention import MultiHeadAttention
 from zoo.layers.drop_path import DropPath
 from zoo.layers.squeeze_excite import SqueezeExcite
 from zoo.layers.transformer import PositionEmbedding, TransformerEncoderBlock
-from zoo.layers.truncated_normal import HostTruncatedNormal
+from zoo.layers.initializers import HostTruncatedNormal
 
 __all__ = [
     "DropPath",

@@ -9,7 +9,7 @@ original BERT and of Hugging Face checkpoints, so converters only transpose.
 import keras
 from keras import ops
 
-from zoo.layers.truncated_normal import HostTruncatedNormal
+from zoo.layers.initializers import HostTruncatedNormal
 
 
 def large_negative(dtype):

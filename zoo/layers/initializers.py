@@ -13,6 +13,23 @@ import keras
 import numpy as np
 
 
+def _rng(seed):
+    """A seeded generator, or NumPy's global one (seeded by Keras)."""
+    if seed is not None:
+        return np.random.default_rng(seed)
+    return np.random.mtrand._rand
+
+
+def _truncated_standard_normal(rng, shape):
+    """Standard normal samples, those beyond 2 redrawn until inside."""
+    values = rng.standard_normal(size=shape)
+    outside = np.abs(values) > 2.0
+    while outside.any():
+        values[outside] = rng.standard_normal(size=int(outside.sum()))
+        outside = np.abs(values) > 2.0
+    return values
+
+
 def _fans(shape):
     if len(shape) < 2:
         return shape[0] if shape else 1, shape[0] if shape else 1
@@ -36,15 +53,9 @@ class HostHeNormal(keras.initializers.Initializer):
         self.seed = seed
 
     def __call__(self, shape, dtype=None):
-        rng = (np.random.default_rng(self.seed) if self.seed is not None
-               else np.random.mtrand._rand)
         fan_in, _ = _fans(tuple(shape))
         std = math.sqrt(2.0 / max(1, fan_in)) / 0.87962566103423978
-        values = rng.standard_normal(size=shape)
-        outside = np.abs(values) > 2.0
-        while outside.any():
-            values[outside] = rng.standard_normal(size=int(outside.sum()))
-            outside = np.abs(values) > 2.0
+        values = _truncated_standard_normal(_rng(self.seed), shape)
         return keras.ops.convert_to_tensor(
             (values * std).astype("float32"), dtype=dtype
         )
@@ -65,12 +76,40 @@ class HostGlorotUniform(keras.initializers.Initializer):
         self.seed = seed
 
     def __call__(self, shape, dtype=None):
-        rng = (np.random.default_rng(self.seed) if self.seed is not None
-               else np.random.mtrand._rand)
         fan_in, fan_out = _fans(tuple(shape))
         limit = math.sqrt(6.0 / max(1, fan_in + fan_out))
-        values = rng.uniform(-limit, limit, size=shape).astype("float32")
+        values = _rng(self.seed).uniform(-limit, limit, size=shape)
+        values = values.astype("float32")
         return keras.ops.convert_to_tensor(values, dtype=dtype)
 
     def get_config(self):
         return {"seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class HostTruncatedNormal(keras.initializers.Initializer):
+    """Normal with standard deviation `stddev`, redrawn outside `2 * stddev`.
+
+    The initialiser of BERT, ALBERT and their kin (`stddev=0.02`, the
+    `initializer_range` of their configs). The samples are not rescaled after
+    truncation (the result's standard deviation is about `0.88 * stddev`), as
+    in the original BERT's `tf.truncated_normal_initializer` and
+    `keras.initializers.TruncatedNormal`.
+
+    Args:
+        stddev: float, standard deviation before truncation.
+        seed: int or None; None draws from NumPy's global generator.
+    """
+
+    def __init__(self, stddev=0.02, seed=None):
+        self.stddev = float(stddev)
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        values = _truncated_standard_normal(_rng(self.seed), shape)
+        return keras.ops.convert_to_tensor(
+            (values * self.stddev).astype("float32"), dtype=dtype
+        )
+
+    def get_config(self):
+        return {"stddev": self.stddev, "seed": self.seed}

@@ -12,7 +12,7 @@ from keras import ops
 
 from zoo.errors import SequenceTooLongError
 from zoo.layers.attention import MultiHeadAttention
-from zoo.layers.truncated_normal import HostTruncatedNormal
+from zoo.layers.initializers import HostTruncatedNormal
 
 #: Activation names the transformer layers take, and what each computes.
 ACTIVATIONS = {
