@@ -21,7 +21,7 @@ from keras import ops
 from zoo.backbone import check_model_kwargs
 from zoo.layers.attention import large_negative
 from zoo.layers.transformer import get_activation
-from zoo.layers.truncated_normal import HostTruncatedNormal
+from zoo.layers.initializers import HostTruncatedNormal
 from zoo.nlp.encoders.base import TextEncoder, check_preprocessor_fits
 from zoo.task import Task
 

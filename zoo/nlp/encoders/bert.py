@@ -27,7 +27,7 @@ from zoo.layers.transformer import (
     TransformerEncoderBlock,
     get_activation,
 )
-from zoo.layers.truncated_normal import HostTruncatedNormal
+from zoo.layers.initializers import HostTruncatedNormal
 from zoo.nlp.encoders.base import TextEncoder, encoder_inputs
 from zoo.registry import register_model
 
