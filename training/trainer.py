@@ -151,7 +151,7 @@ class Trainer:
     def _inputs(self, data_config, start_step=0):
         from training.data.image_classification import CorruptImageCounter
 
-        if self.counter is None:
+        if self.counter is None and self.task.counts_corrupt_images:
             self.counter = CorruptImageCounter()
         d = self.distribution
         return self.task.build_inputs(
@@ -201,7 +201,7 @@ class Trainer:
                         t.train_steps)
         train_ds = self._inputs(self.config.task.train_data, start_step)
         val_ds = None
-        if evaluate:
+        if evaluate and not self.task.evaluates_itself:
             val_ds = self._inputs(self.config.task.validation_data)
         with _quiet_end_of_data():
             history = model.fit(
@@ -223,6 +223,9 @@ class Trainer:
         t = self.config.trainer
         chief = self.distribution.is_chief
         result = [cb.StepInfo(loop)]
+        if evaluate and self.task.evaluates_itself:
+            # First, so that every later callback sees the val_ metrics.
+            result.append(_TaskEvaluation(self, loop))
         if self.counter is not None:
             result.append(cb.CorruptImageReport(self.counter))
         if getattr(self.model.optimizer, "use_ema", False) and evaluate:
@@ -257,12 +260,23 @@ class Trainer:
     def evaluate_model(self):
         """Evaluates the current weights on the validation data."""
         t = self.config.trainer
+        if self.task.evaluates_itself:
+            return self._task_evaluation()
         val_ds = self._inputs(self.config.task.validation_data)
         with cb.ema_weights(self.model), _quiet_end_of_data():
             results = self.model.evaluate(
                 val_ds,
                 steps=None if t.validation_steps < 0 else t.validation_steps,
                 return_dict=True, verbose=0)
+        return {f"val_{k}": float(v) for k, v in results.items()}
+
+    def _task_evaluation(self):
+        """The task's own validation metrics (`Task.evaluate`), `val_`-named."""
+        t = self.config.trainer
+        with cb.ema_weights(self.model), _quiet_end_of_data():
+            results = self.task.evaluate(
+                self.model, self.config.task.validation_data,
+                steps=None if t.validation_steps < 0 else t.validation_steps)
         return {f"val_{k}": float(v) for k, v in results.items()}
 
     def evaluate(self, checkpoint_path=None):
@@ -334,6 +348,23 @@ class Trainer:
                             t.continuous_eval_timeout)
                 return results
             time.sleep(poll_seconds)
+
+
+class _TaskEvaluation(keras.callbacks.Callback):
+    """Adds the task's own validation metrics to the logs of every
+    `validation_interval` (for tasks whose `evaluates_itself`)."""
+
+    def __init__(self, trainer, loop_steps):
+        super().__init__()
+        self.trainer = trainer
+        self.every = max(1, trainer.config.trainer.validation_interval
+                         // loop_steps)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or (epoch + 1) % self.every:
+            return
+        cb._sync_jax_state(self.model)
+        logs.update(self.trainer._task_evaluation())
 
 
 def _format(results):

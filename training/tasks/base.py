@@ -20,6 +20,10 @@ class Task:
         params: the task's config (a `TaskConfig` subclass).
     """
 
+    #: Whether `build_inputs` skips undecodable images and counts them in
+    #: its `counter` (reported as `corrupt_images` in the logs).
+    counts_corrupt_images = False
+
     def __init__(self, params):
         self.params = params
 
@@ -44,6 +48,35 @@ class Task:
         """The preprocessor attached to exported presets, or None."""
         return None
 
+    @property
+    def evaluates_itself(self):
+        """Whether `evaluate` computes this task's validation metrics.
+
+        False (the default): the trainer hands the validation data to
+        `Model.fit`, which reports the compiled loss and metrics. True: the
+        trainer calls `evaluate` after every validation interval instead and
+        logs what it returns as `val_<name>`, where summaries, the CSV log
+        and best-checkpoint export read it. For metrics over the whole
+        validation set that no streaming Keras metric computes (SQuAD exact
+        match and F1, correlations, entity F1).
+        """
+        return False
+
+    def evaluate(self, model, data_config, *, steps=None):
+        """Runs `model` over the validation data and scores it.
+
+        Only called when `evaluates_itself` is True.
+
+        Args:
+            model: the task's model (trained weights, EMA swapped in).
+            data_config: the validation `DataConfig`.
+            steps: batches to evaluate, or None for all.
+
+        Returns:
+            dict metric name -> float (without the `val_` prefix).
+        """
+        raise NotImplementedError
+
     def initialize(self, model):
         """Loads `init_checkpoint` into `model` (all or the backbone)."""
         path = self.params.init_checkpoint
@@ -62,7 +95,9 @@ class Task:
             import zoo
 
             source = zoo.from_preset(path)
-            source = source.backbone if modules == "backbone" else source
+            if modules == "backbone" and getattr(source, "backbone",
+                                                 None) is not None:
+                source = source.backbone  # a task preset; else a backbone
             state = get_state(source)
         assign_state(target, state,
                      input_conv=getattr(getattr(target, "backbone", target),

@@ -228,6 +228,8 @@ class ImageClassificationTask(TaskConfig):
 class ImageClassificationTaskRunner(Task):
     """Builds a zoo ResNet classifier, its data pipelines, loss and metrics."""
 
+    counts_corrupt_images = True
+
     def _one_hot(self):
         losses = self.params.losses
         mix = self.params.train_data.mixup_and_cutmix
