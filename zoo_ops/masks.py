@@ -1,6 +1,6 @@
 """Pasting fixed-size instance masks into image coordinates."""
 
-from zoo_ops._backend import ops_for, static_shape
+from zoo_ops._backend import ops_for
 from zoo_ops.errors import ArgumentError, check_same, check_shape
 
 

@@ -11,7 +11,7 @@ anchor however poorly the anchors fit it.
 from zoo_ops._backend import compiled, ops_for, static_shape
 from zoo_ops.anchors import flatten_anchors
 from zoo_ops.boxes import encode_boxes
-from zoo_ops.errors import ArgumentError, ShapeError, check_same, check_shape
+from zoo_ops.errors import ArgumentError, check_same, check_shape
 from zoo_ops.iou import box_iou
 
 #: Match indicators returned by `match_boxes` with the default indicators.

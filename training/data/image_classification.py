@@ -293,15 +293,7 @@ def build_image_dataset(
     if is_training and (mixup_alpha > 0 or cutmix_alpha > 0):
         dataset = _mix(dataset, mixup_alpha, cutmix_alpha, data_seed,
                        one_hot)
-    options = tf.data.Options()
-    options.deterministic = (data_config.deterministic
-                             if data_config.deterministic is not None
-                             else True)
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.OFF)
-    dataset = dataset.with_options(options)
-    return dataset.prefetch(data_config.prefetch_buffer_size
-                            or tf.data.AUTOTUNE)
+    return readers.finish_pipeline(dataset, data_config)
 
 
 def _mix(dataset, mixup_alpha, cutmix_alpha, seed, one_hot):

@@ -14,6 +14,9 @@ decoded uint8 image. Every reader returns `(dataset, decoded)` where
 - `synthetic`: random images and labels from the seed;
 - `digits`: the 1,797 scikit-learn 8x8 digits, scaled to 0-255, with a fixed
   split (first 80% after a seeded shuffle: train; the rest: validation).
+
+Also what every pipeline (images and text) shares: `input_paths` and
+`finish_pipeline`.
 """
 
 import glob
@@ -190,3 +193,20 @@ def read_digits(is_training, num_shards=1, shard_index=0):
     if num_shards > 1:
         dataset = dataset.shard(num_shards, shard_index)
     return dataset, True
+
+
+def finish_pipeline(dataset, data_config):
+    """The last steps of every training pipeline: deterministic order
+    (unless `data_config.deterministic` is False), no tf.distribute
+    auto-sharding (the pipelines shard themselves) and prefetching."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.deterministic = (data_config.deterministic
+                             if data_config.deterministic is not None
+                             else True)
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF)
+    dataset = dataset.with_options(options)
+    return dataset.prefetch(data_config.prefetch_buffer_size
+                            or tf.data.AUTOTUNE)

@@ -27,7 +27,7 @@ import logging
 import numpy as np
 
 from training.config.base import ConfigError
-from training.data.readers import input_paths
+from training.data.readers import finish_pipeline, input_paths
 from zoo.errors import DataFormatError
 
 logger = logging.getLogger("zoo")
@@ -195,21 +195,6 @@ def gather(arrays, indices):
     return result
 
 
-def finish(dataset, data_config):
-    """Deterministic order, no auto-sharding (done here), prefetching."""
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.deterministic = (data_config.deterministic
-                             if data_config.deterministic is not None
-                             else True)
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.OFF)
-    dataset = dataset.with_options(options)
-    return dataset.prefetch(data_config.prefetch_buffer_size
-                            or tf.data.AUTOTUNE)
-
-
 def batch_size_per_process(data_config, num_shards, where):
     """`global_batch_size / num_shards`; raises if that is not positive."""
     batch = data_config.global_batch_size // max(1, num_shards)
@@ -359,7 +344,7 @@ def sentence_dataset(examples, preprocessor, data_config, *, batch_size,
             return features, batch["label"]
         return features
 
-    return finish(dataset.map(load), data_config)
+    return finish_pipeline(dataset.map(load), data_config)
 
 
 # --- tagging: CoNLL-style files ---------------------------------------------------
@@ -527,7 +512,7 @@ def feature_dataset(arrays, data_config, *, batch_size, seed, start_step=0,
             return features, batch[label_key]
         return features, {k: batch[k] for k in keys}
 
-    return finish(dataset.map(load), data_config)
+    return finish_pipeline(dataset.map(load), data_config)
 
 
 # --- masked-LM pretraining: raw text lines --------------------------------------------
@@ -684,4 +669,4 @@ def pretraining_dataset(lines, preprocessor, data_config, *, batch_size,
         features = dict(features, token_ids=masked, mask_positions=positions)
         return features, labels
 
-    return finish(dataset.map(load), data_config)
+    return finish_pipeline(dataset.map(load), data_config)

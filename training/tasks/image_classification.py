@@ -18,7 +18,6 @@ from training.config.definitions import (
     TaskConfig,
     TrainerConfig,
 )
-from training.config.optimization import OptimizationConfig
 from training.registry import register_experiment, register_task
 from training.tasks.base import Task, l2_regularize_kernels
 

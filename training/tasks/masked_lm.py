@@ -21,12 +21,7 @@ import dataclasses
 from typing import List, Optional, Union
 
 from training.config.base import Config, ConfigError
-from training.config.definitions import (
-    ExperimentConfig,
-    RuntimeConfig,
-    TaskConfig,
-    TrainerConfig,
-)
+from training.config.definitions import TaskConfig
 from training.data import text as text_data
 from training.registry import register_experiment, register_task
 from training.tasks.nlp_common import (
@@ -34,7 +29,7 @@ from training.tasks.nlp_common import (
     MaskedAccuracy,
     TextDataConfig,
     TextTask,
-    bert_optimizer,
+    bert_experiment,
     check_file_type,
     masked_cross_entropy,
     require_default,
@@ -197,21 +192,14 @@ def bert_pretraining():
     paths and the vocabulary.
     """
     steps = 1_000_000
-    config = ExperimentConfig(
-        task=MaskedLMConfig(),
-        trainer=TrainerConfig(
-            train_steps=steps,
-            steps_per_loop=1000,
-            summary_interval=1000,
-            checkpoint_interval=20000,
-            validation_interval=1000,
-            validation_steps=64,
-            best_checkpoint_export_subdir="best_ckpt",
-            best_checkpoint_eval_metric="masked_lm_accuracy",
-            best_checkpoint_metric_comp="higher",
-        ),
-        runtime=RuntimeConfig(),
+    return bert_experiment(
+        MaskedLMConfig(),
+        learning_rate=1e-4, warmup_steps=10000,
+        best_metric="masked_lm_accuracy",
+        train_steps=steps,
+        steps_per_loop=1000,
+        summary_interval=1000,
+        checkpoint_interval=20000,
+        validation_interval=1000,
+        validation_steps=64,
     )
-    config.override({"trainer.optimizer_config": bert_optimizer(
-        1e-4, decay_steps=steps, warmup_steps=10000)})
-    return config

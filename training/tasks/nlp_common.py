@@ -30,7 +30,12 @@ import keras
 import numpy as np
 
 from training.config.base import Config, ConfigError, OneOfConfig
-from training.config.definitions import DataConfig
+from training.config.definitions import (
+    DataConfig,
+    ExperimentConfig,
+    RuntimeConfig,
+    TrainerConfig,
+)
 from training.data.text import IGNORE_LABEL, check_overflow_mode
 from training.tasks.base import Task
 
@@ -485,3 +490,33 @@ def bert_optimizer(initial_learning_rate, decay_steps, warmup_steps):
         "warmup": {"type": "polynomial", "polynomial": {
             "power": 1.0, "warmup_steps": warmup_steps}},
     }
+
+
+def bert_experiment(task, *, learning_rate, warmup_steps, best_metric,
+                    **trainer):
+    """The experiment config of a BERT recipe.
+
+    Args:
+        task: the task config.
+        learning_rate: peak learning rate of the Model Garden's BERT
+            optimizer (AdamW, weight decay 0.01 except on norms and biases;
+            linear warmup over `warmup_steps`, then linear decay to 0 at
+            `train_steps`).
+        warmup_steps: warmup length in steps.
+        best_metric: validation metric (higher is better) that selects the
+            model exported to `best_ckpt`.
+        **trainer: `TrainerConfig` fields; `train_steps` is required.
+    """
+    config = ExperimentConfig(
+        task=task,
+        trainer=TrainerConfig(
+            best_checkpoint_export_subdir="best_ckpt",
+            best_checkpoint_eval_metric=best_metric,
+            best_checkpoint_metric_comp="higher",
+            **trainer),
+        runtime=RuntimeConfig(),
+    )
+    config.override({"trainer.optimizer_config": bert_optimizer(
+        learning_rate, decay_steps=trainer["train_steps"],
+        warmup_steps=warmup_steps)})
+    return config

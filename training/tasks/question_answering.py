@@ -25,12 +25,7 @@ from typing import List, Optional, Union
 import keras
 
 from training.config.base import Config, ConfigError
-from training.config.definitions import (
-    ExperimentConfig,
-    RuntimeConfig,
-    TaskConfig,
-    TrainerConfig,
-)
+from training.config.definitions import TaskConfig
 from training.data import squad
 from training.data import text as text_data
 from training.registry import register_experiment, register_task
@@ -38,7 +33,7 @@ from training.tasks.nlp_common import (
     EncoderConfig,
     TextDataConfig,
     TextTask,
-    bert_optimizer,
+    bert_experiment,
     check_file_type,
     predict_arrays,
     require_default,
@@ -247,22 +242,15 @@ def bert_squad():
     the vocabulary (or a preset encoder) and `init_checkpoint`.
     """
     steps = 3600
-    config = ExperimentConfig(
-        task=QuestionAnsweringConfig(),
-        trainer=TrainerConfig(
-            train_steps=steps,
-            steps_per_loop=600,
-            summary_interval=600,
-            checkpoint_interval=1200,
-            validation_interval=1200,
-            validation_steps=-1,
-            max_to_keep=5,
-            best_checkpoint_export_subdir="best_ckpt",
-            best_checkpoint_eval_metric="final_f1",
-            best_checkpoint_metric_comp="higher",
-        ),
-        runtime=RuntimeConfig(),
+    return bert_experiment(
+        QuestionAnsweringConfig(),
+        learning_rate=8e-5, warmup_steps=steps // 10,
+        best_metric="final_f1",
+        train_steps=steps,
+        steps_per_loop=600,
+        summary_interval=600,
+        checkpoint_interval=1200,
+        validation_interval=1200,
+        validation_steps=-1,
+        max_to_keep=5,
     )
-    config.override({"trainer.optimizer_config": bert_optimizer(
-        8e-5, decay_steps=steps, warmup_steps=steps // 10)})
-    return config

@@ -31,19 +31,14 @@ import keras
 import numpy as np
 
 from training.config.base import Config, ConfigError
-from training.config.definitions import (
-    ExperimentConfig,
-    RuntimeConfig,
-    TaskConfig,
-    TrainerConfig,
-)
+from training.config.definitions import TaskConfig
 from training.data import text as text_data
 from training.registry import register_experiment, register_task
 from training.tasks.nlp_common import (
     EncoderConfig,
     TextDataConfig,
     TextTask,
-    bert_optimizer,
+    bert_experiment,
     check_file_type,
     predict_arrays,
     require_default,
@@ -289,22 +284,14 @@ def bert_sentence_prediction():
     encoder.
     """
     steps = 6000
-    config = ExperimentConfig(
-        task=SentencePredictionConfig(
-            model=SentencePredictionModel(num_classes=2)),
-        trainer=TrainerConfig(
-            train_steps=steps,
-            steps_per_loop=1000,
-            summary_interval=1000,
-            checkpoint_interval=1000,
-            validation_interval=1000,
-            validation_steps=-1,
-            best_checkpoint_export_subdir="best_ckpt",
-            best_checkpoint_eval_metric="cls_accuracy",
-            best_checkpoint_metric_comp="higher",
-        ),
-        runtime=RuntimeConfig(),
+    return bert_experiment(
+        SentencePredictionConfig(model=SentencePredictionModel(num_classes=2)),
+        learning_rate=3e-5, warmup_steps=steps // 10,
+        best_metric="cls_accuracy",
+        train_steps=steps,
+        steps_per_loop=1000,
+        summary_interval=1000,
+        checkpoint_interval=1000,
+        validation_interval=1000,
+        validation_steps=-1,
     )
-    config.override({"trainer.optimizer_config": bert_optimizer(
-        3e-5, decay_steps=steps, warmup_steps=steps // 10)})
-    return config

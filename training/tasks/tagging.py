@@ -27,12 +27,7 @@ from typing import List, Optional, Union
 import numpy as np
 
 from training.config.base import Config, ConfigError
-from training.config.definitions import (
-    ExperimentConfig,
-    RuntimeConfig,
-    TaskConfig,
-    TrainerConfig,
-)
+from training.config.definitions import TaskConfig
 from training.data import text as text_data
 from training.registry import register_experiment, register_task
 from training.tasks.nlp_common import (
@@ -40,7 +35,7 @@ from training.tasks.nlp_common import (
     MaskedAccuracy,
     TextDataConfig,
     TextTask,
-    bert_optimizer,
+    bert_experiment,
     check_file_type,
     masked_cross_entropy,
     predict_arrays,
@@ -275,21 +270,14 @@ def bert_tagging():
     steps. Set `class_names`, the data paths and the vocabulary.
     """
     steps = 1300
-    config = ExperimentConfig(
-        task=TaggingConfig(),
-        trainer=TrainerConfig(
-            train_steps=steps,
-            steps_per_loop=260,
-            summary_interval=260,
-            checkpoint_interval=260,
-            validation_interval=260,
-            validation_steps=-1,
-            best_checkpoint_export_subdir="best_ckpt",
-            best_checkpoint_eval_metric="f1",
-            best_checkpoint_metric_comp="higher",
-        ),
-        runtime=RuntimeConfig(),
+    return bert_experiment(
+        TaggingConfig(),
+        learning_rate=8e-5, warmup_steps=steps // 10,
+        best_metric="f1",
+        train_steps=steps,
+        steps_per_loop=260,
+        summary_interval=260,
+        checkpoint_interval=260,
+        validation_interval=260,
+        validation_steps=-1,
     )
-    config.override({"trainer.optimizer_config": bert_optimizer(
-        8e-5, decay_steps=steps, warmup_steps=steps // 10)})
-    return config

@@ -173,7 +173,7 @@ def test_longest_first_truncation_matches_bert(tiny_vocabulary):
     tokenizer = zoo.WordPieceTokenizer(tiny_vocabulary)
     words = tiny_vocabulary[5:28]
     rng = random.Random(0)
-    firsts, seconds, lengths = [], [], []
+    firsts, seconds = [], []
     for _ in range(24):
         firsts.append(" ".join(rng.choice(words)
                                for _ in range(rng.randint(0, 14))))

@@ -1,7 +1,5 @@
 """ResNet family: parameter counts, structure, parity with reference models."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
