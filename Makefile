@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+TEST_JOBS ?= 2
+SHELL := /bin/bash
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
@@ -25,13 +27,15 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m training.demo
 
-test: test-tensorflow test-jax
+# The two backends' suites run side by side (TEST_JOBS=1: one after the
+# other); every output line is prefixed with its backend. Each suite keeps
+# its temporary files under build/pytest-<backend>.
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) test-tensorflow test-jax
 
-test-tensorflow: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest $(PYTEST_ARGS)
-
-test-jax: $(STAMP)
-	KERAS_BACKEND=jax $(PY) -m pytest $(PYTEST_ARGS)
+test-tensorflow test-jax: test-%: $(STAMP)
+	set -o pipefail; KERAS_BACKEND=$* PYTHONUNBUFFERED=1 $(PY) -m pytest \
+	    --basetemp=build/pytest-$* $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[$*] /'
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
