@@ -34,7 +34,7 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory -j$(TEST_JOBS) test-tensorflow test-jax
 
 test-tensorflow test-jax: test-%: $(STAMP)
-	set -o pipefail; KERAS_BACKEND=$* PYTHONUNBUFFERED=1 $(PY) -m pytest \
+	mkdir -p build; set -o pipefail; KERAS_BACKEND=$* PYTHONUNBUFFERED=1 $(PY) -m pytest \
 	    --basetemp=build/pytest-$* $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[$*] /'
 
 clean:
