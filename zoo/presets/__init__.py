@@ -295,6 +295,39 @@ def _split_task_kwargs(task, options):
     return head, rest
 
 
+def _encoder_task_arguments(task, num_classes, features_only, kwargs,
+                            holder):
+    """Splits `kwargs` of a preset whose weights are an encoder alone.
+
+    Returns:
+        (head arguments of `task`, encoder arguments).
+
+    Raises:
+        PresetError: `num_classes` without a `task` to put the head in.
+    """
+    if features_only:
+        return {}, kwargs
+    if task is not None:
+        return _split_task_kwargs(task, kwargs)
+    if num_classes is not None:
+        raise PresetError(
+            f"{holder} holds an encoder without a classifier head; pass "
+            "task= with num_classes (e.g. task='text_classifier')."
+        )
+    return {}, kwargs
+
+
+def _encoder_overrides(kwargs, dtype, features_only):
+    """Constructor arguments of a converted encoder: `kwargs` plus the
+    `dtype` and `features_only` that were asked for."""
+    overrides = dict(kwargs)
+    if dtype is not None:
+        overrides["dtype"] = dtype
+    if features_only:
+        overrides["features_only"] = True
+    return overrides
+
+
 def _with_task(model, task, num_classes, task_kwargs, source, dtype=None):
     """Wraps the backbone of `model` (a backbone or a task) in `task`.
 
@@ -356,14 +389,8 @@ def _from_backbone_preset_file(info, *, task, num_classes, load_weights,
     from zoo.presets.download import fetch_first
     from zoo.registry import create_model
 
-    task_kwargs = {}
-    if task is not None and not features_only:
-        task_kwargs, kwargs = _split_task_kwargs(task, kwargs)
-    elif num_classes is not None and not features_only:
-        raise PresetError(
-            f"Preset {info.name} holds a backbone without a classifier head;"
-            " pass task= with num_classes (e.g. task='text_classifier')."
-        )
+    task_kwargs, kwargs = _encoder_task_arguments(
+        task, num_classes, features_only, kwargs, f"Preset {info.name}")
     backbone = create_model(info.architecture, **{**info.arguments,
                                                   **kwargs},
                             dtype=dtype, features_only=features_only or None)
@@ -435,22 +462,12 @@ def _from_keras_hub_directory(path, config, *, task, num_classes,
 
     from zoo.convert.keras_hub import from_keras_hub_bert
 
-    task_kwargs = {}
-    if task is not None and not features_only:
-        task_kwargs, kwargs = _split_task_kwargs(task, kwargs)
-    elif num_classes is not None and not features_only:
-        raise PresetError(
-            f"{path} holds an encoder without a classifier head; pass task="
-            " with num_classes (e.g. task='text_classifier')."
-        )
+    task_kwargs, kwargs = _encoder_task_arguments(
+        task, num_classes, features_only, kwargs, str(path))
     reference = keras.saving.deserialize_keras_object(config)
     if load_weights:
         _load_weights_into(reference, path / MODEL_WEIGHTS_FILE, str(path))
-    overrides = dict(kwargs)
-    if dtype is not None:
-        overrides["dtype"] = dtype
-    if features_only:
-        overrides["features_only"] = True
+    overrides = _encoder_overrides(kwargs, dtype, features_only)
     encoder = from_keras_hub_bert(reference, **overrides)
     _attach_text_preprocessor(encoder, _keras_hub_preprocessor(path, encoder))
     if features_only or task is None:
@@ -479,19 +496,9 @@ def _from_huggingface_directory(path, config, *, task, num_classes,
         HF_WEIGHTS_FILE,
     )
 
-    task_kwargs = {}
-    if task is not None and not features_only:
-        task_kwargs, kwargs = _split_task_kwargs(task, kwargs)
-    elif num_classes is not None and not features_only:
-        raise PresetError(
-            f"{path} holds an encoder without a classifier head; pass task="
-            " with num_classes (e.g. task='text_classifier')."
-        )
-    overrides = dict(kwargs)
-    if dtype is not None:
-        overrides["dtype"] = dtype
-    if features_only:
-        overrides["features_only"] = True
+    task_kwargs, kwargs = _encoder_task_arguments(
+        task, num_classes, features_only, kwargs, str(path))
+    overrides = _encoder_overrides(kwargs, dtype, features_only)
     try:
         encoder = build_encoder(config, **overrides)
     except TypeError as e:
