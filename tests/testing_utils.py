@@ -38,11 +38,14 @@ def _all_layers(model):
 
 
 def torchvision_resnet_state_dict(depth, num_classes=1000, seed=0,
-                                  deep_stem=False, avg_down=False):
+                                  deep_stem=False, avg_down=False,
+                                  se=False):
     """A random state dict with torchvision/timm ResNet names and shapes.
 
     Written from torchvision's module layout (conv1/bn1, layer1..4 with
-    conv{i}/bn{i} and downsample.{0,1}, fc), independently of zoo's converter.
+    conv{i}/bn{i} and downsample.{0,1}, fc), independently of zoo's converter;
+    `se` adds timm's squeeze-excitation (`se.fc1`, `se.fc2`, 1x1 convolutions
+    with biases, reduced to 1/16 of the block's output, a multiple of 8).
     """
     rng = np.random.default_rng(seed)
     block, blocks = TORCHVISION_LAYOUT[depth]
@@ -86,6 +89,16 @@ def torchvision_resnet_state_dict(depth, num_classes=1000, seed=0,
                 bn(f"{prefix}.bn1", width)
                 conv(f"{prefix}.conv2", width, width, 3)
                 bn(f"{prefix}.bn2", width)
+            if se:
+                reduced = max(8, int(out_ch / 16 + 4) // 8 * 8)
+                # Small gate weights keep the random gates off saturation,
+                # where float32 rounding would swamp the comparison.
+                state[f"{prefix}.se.fc1.weight"] = rng.normal(
+                    0, 0.01, (reduced, out_ch, 1, 1))
+                state[f"{prefix}.se.fc1.bias"] = rng.normal(0, 0.1, reduced)
+                state[f"{prefix}.se.fc2.weight"] = rng.normal(
+                    0, 0.1, (out_ch, reduced, 1, 1))
+                state[f"{prefix}.se.fc2.bias"] = rng.normal(0, 0.1, out_ch)
             stride = 2 if stage > 0 and b == 0 else 1
             if stride != 1 or in_ch != out_ch:
                 # timm's avg_down shortcut is Sequential(pool, conv, bn), the
@@ -111,3 +124,99 @@ def write_keras_applications_h5(model, path):
 
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, model)
+
+
+# --- a float64 NumPy ResNet with torch's semantics: an independent reference --
+
+
+def _conv(x, weight, stride=1, padding=0, bias=None):
+    """torch's conv2d on NCHW float64 (symmetric zero padding)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    kh, kw = weight.shape[2:]
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    windows = sliding_window_view(x, (kh, kw), axis=(2, 3))
+    windows = windows[:, :, ::stride, ::stride]
+    out = np.einsum("nchwij,ocij->nohw", windows, weight, optimize=True)
+    if bias is not None:
+        out = out + bias[None, :, None, None]
+    return out
+
+
+def _bn(x, state, name, epsilon=1e-5):
+    scale = state[f"{name}.weight"] / np.sqrt(state[f"{name}.running_var"]
+                                              + epsilon)
+    shift = state[f"{name}.bias"] - state[f"{name}.running_mean"] * scale
+    return x * scale[None, :, None, None] + shift[None, :, None, None]
+
+
+def _relu(x):
+    return np.maximum(x, 0.0)
+
+
+def _max_pool(x):
+    """3x3, stride 2, padding 1 (torch's MaxPool2d of the ResNet stem)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    x = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    return sliding_window_view(x, (3, 3), axis=(2, 3))[
+        :, :, ::2, ::2].max(axis=(-1, -2))
+
+
+def numpy_resnet_forward(state, images, depth, deep_stem=False,
+                         avg_down=False, se=False):
+    """Logits of a torchvision / timm ResNet state dict on NHWC images,
+    in float64: the semantics of torch's layers (as timm's resnet.py
+    composes them), written here independently of zoo."""
+    state = {k: np.asarray(v, np.float64) for k, v in state.items()}
+    x = np.transpose(np.asarray(images, np.float64), (0, 3, 1, 2))
+    if deep_stem:
+        x = _relu(_bn(_conv(x, state["conv1.0.weight"], 2, 1), state,
+                      "conv1.1"))
+        x = _relu(_bn(_conv(x, state["conv1.3.weight"], 1, 1), state,
+                      "conv1.4"))
+        x = _conv(x, state["conv1.6.weight"], 1, 1)
+    else:
+        x = _conv(x, state["conv1.weight"], 2, 3)
+    x = _max_pool(_relu(_bn(x, state, "bn1")))
+    block, blocks = TORCHVISION_LAYOUT[depth]
+    for stage, count in enumerate(blocks):
+        for b in range(count):
+            prefix = f"layer{stage + 1}.{b}"
+            stride = 2 if stage > 0 and b == 0 else 1
+            shortcut = x
+            if f"{prefix}.downsample.{1 if avg_down else 0}.weight" in state:
+                if avg_down:
+                    if stride > 1:  # AvgPool2d(2, 2, count_include_pad=False)
+                        n, c, h, w = shortcut.shape
+                        shortcut = shortcut.reshape(
+                            n, c, h // 2, 2, w // 2, 2).mean(axis=(3, 5))
+                    shortcut = _bn(_conv(shortcut, state[
+                        f"{prefix}.downsample.1.weight"]), state,
+                        f"{prefix}.downsample.2")
+                else:
+                    shortcut = _bn(_conv(shortcut, state[
+                        f"{prefix}.downsample.0.weight"], stride), state,
+                        f"{prefix}.downsample.1")
+            if block == "bottleneck":
+                y = _relu(_bn(_conv(x, state[f"{prefix}.conv1.weight"]),
+                              state, f"{prefix}.bn1"))
+                y = _relu(_bn(_conv(y, state[f"{prefix}.conv2.weight"],
+                                    stride, 1), state, f"{prefix}.bn2"))
+                y = _bn(_conv(y, state[f"{prefix}.conv3.weight"]), state,
+                        f"{prefix}.bn3")
+            else:
+                y = _relu(_bn(_conv(x, state[f"{prefix}.conv1.weight"],
+                                    stride, 1), state, f"{prefix}.bn1"))
+                y = _bn(_conv(y, state[f"{prefix}.conv2.weight"], 1, 1),
+                        state, f"{prefix}.bn2")
+            if se:
+                gate = y.mean(axis=(2, 3), keepdims=True)
+                gate = _relu(_conv(gate, state[f"{prefix}.se.fc1.weight"],
+                                   bias=state[f"{prefix}.se.fc1.bias"]))
+                gate = _conv(gate, state[f"{prefix}.se.fc2.weight"],
+                             bias=state[f"{prefix}.se.fc2.bias"])
+                y = y / (1.0 + np.exp(-gate))
+            x = _relu(y + shortcut)
+    pooled = x.mean(axis=(2, 3))
+    return pooled @ state["fc.weight"].T + state["fc.bias"]

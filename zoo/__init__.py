@@ -8,6 +8,9 @@ model = zoo.create_model("resnet18", num_classes=10, input_shape=(32, 32, 3))
 encoder = zoo.from_preset("all_minilm_l6_v2")
 vectors = encoder.embed(["a sentence", "another one"])
 ```
+
+`import zoo` is cheap: it imports neither Keras nor any model. Each name
+below is imported from its module on first use.
 """
 
 __version__ = "0.1.0"
@@ -16,8 +19,7 @@ from zoo.log import configure_default_logging as _configure_default_logging
 
 _configure_default_logging()
 
-from zoo.backbone import Backbone
-from zoo.errors import (
+from zoo.errors import (  # noqa: E402, F401  (light: no Keras; in __all__)
     DataFormatError,
     DownloadError,
     HashMismatchError,
@@ -30,55 +32,41 @@ from zoo.errors import (
     WeightsError,
     ZooError,
 )
-from zoo.presets import PresetInfo, from_preset, list_presets
-from zoo.registry import create_model, list_models, register_model
-from zoo.task import Task
-from zoo.vision import ImageClassifier, ImagePreprocessor
-from zoo.vision.backbones import ResNetBackbone
-from zoo.nlp import (
-    AlbertEncoder,
-    BertEncoder,
-    MaskedLM,
-    SentencePieceTokenizer,
-    SpanLabeler,
-    TextClassifier,
-    TextEncoder,
-    TextPreprocessor,
-    TokenClassifier,
-    WordPieceTokenizer,
-)
 
-__all__ = [
-    "AlbertEncoder",
-    "Backbone",
-    "BertEncoder",
-    "DataFormatError",
-    "DownloadError",
-    "HashMismatchError",
-    "ImageClassifier",
-    "ImagePreprocessor",
-    "MaskedLM",
-    "OfflineError",
-    "PresetError",
-    "PresetInfo",
-    "ResNetBackbone",
-    "SentencePieceTokenizer",
-    "SequenceTooLongError",
-    "SpanLabeler",
-    "Task",
-    "TextClassifier",
-    "TextEncoder",
-    "TextPreprocessor",
-    "TokenClassifier",
-    "UnknownModelError",
-    "UnknownPresetError",
-    "VocabularyError",
-    "WeightsError",
-    "WordPieceTokenizer",
-    "ZooError",
-    "create_model",
-    "from_preset",
-    "list_models",
-    "list_presets",
-    "register_model",
-]
+#: Public name -> the module that defines it, imported on first use.
+_LAZY = {
+    "Backbone": "zoo.backbone",
+    "Task": "zoo.task",
+    "PresetInfo": "zoo.presets",
+    "from_preset": "zoo.presets",
+    "list_presets": "zoo.presets",
+    "create_model": "zoo.registry",
+    "list_models": "zoo.registry",
+    "register_model": "zoo.registry",
+    "register_family": "zoo.registry",
+    "register_task_model": "zoo.registry",
+    "ImageClassifier": "zoo.vision.image_classifier",
+    "ImagePreprocessor": "zoo.vision.preprocessing",
+    "ResNetBackbone": "zoo.vision.backbones.resnet",
+    "AlbertEncoder": "zoo.nlp.encoders.albert",
+    "BertEncoder": "zoo.nlp.encoders.bert",
+    "TextEncoder": "zoo.nlp.encoders.base",
+    "MaskedLM": "zoo.nlp.tasks",
+    "SpanLabeler": "zoo.nlp.tasks",
+    "TextClassifier": "zoo.nlp.tasks",
+    "TokenClassifier": "zoo.nlp.tasks",
+    "SentencePieceTokenizer": "zoo.nlp.tokenizers",
+    "TextPreprocessor": "zoo.nlp.tokenizers",
+    "WordPieceTokenizer": "zoo.nlp.tokenizers",
+}
+
+__all__ = sorted(list(_LAZY) + [
+    "DataFormatError", "DownloadError", "HashMismatchError", "OfflineError",
+    "PresetError", "SequenceTooLongError", "UnknownModelError",
+    "UnknownPresetError", "VocabularyError", "WeightsError", "ZooError",
+])
+
+
+from zoo._lazy import lazy_exports  # noqa: E402
+
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)

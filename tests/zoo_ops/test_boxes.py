@@ -140,8 +140,15 @@ def test_retinanet_anchors_640():
     # Level 3 at 640: first anchor (-18.627, -7.314, 26.627, 15.314).
     np.testing.assert_allclose(flat[0], [-18.627417, -7.3137085, 26.627417, 15.3137085],
                                atol=1e-4)
-    levels = zoo_ops.unflatten_anchor_targets(np.zeros((2, 76725, 4)), anchors)
+    # unflatten is flatten's inverse: distinct values come back in place.
+    targets = np.arange(2 * 76725 * 4, dtype="float32").reshape(2, 76725, 4)
+    levels = zoo_ops.unflatten_anchor_targets(targets, anchors)
+    assert sorted(levels) == [3, 4, 5, 6, 7]
     assert tuple(to_numpy(levels[5]).shape) == (2, 20, 20, 36)
+    for sample in range(2):
+        again = to_numpy(zoo_ops.flatten_anchors(
+            {level: to_numpy(levels[level])[sample] for level in levels}))
+        np.testing.assert_array_equal(again, targets[sample])
 
 
 def test_ops_work_in_tf_data_map():

@@ -153,6 +153,7 @@ def test_combined_nms_matches_tensorflow(case, implementation):
         boxes, scores, per_class, total, iou, score_thr, pad, clip,
         tile_size=32, implementation=implementation)
     # Exact: same rows in the same order (scores are distinct here).
+    assert len(ours) == len(ref)
     for mine, theirs in zip(ours, ref):
         np.testing.assert_allclose(to_numpy(mine), theirs.numpy(), atol=1e-6)
 
@@ -204,8 +205,10 @@ def test_keras_hub_single_class_oracle():
 def test_keras_cv_multi_class_oracle():
     """keras-cv's MultiClassNonMaxSuppression (a TF-backend-only layer).
 
-    On other backends the layer refuses to run, so the keras.ops path is
-    compared with the TF kernel it wraps, `combined_non_max_suppression`.
+    zoo's `keras.ops` path is what is compared (`implementation="keras"`;
+    on TensorFlow the default would call the very kernel keras-cv wraps).
+    On other backends keras-cv's layer refuses to run, so the comparison is
+    with the TF kernel it wraps, `combined_non_max_suppression`.
     """
     import keras
 
@@ -213,7 +216,8 @@ def test_keras_cv_multi_class_oracle():
     boxes = random_boxes(rng, (2, 200), image=0.7, min_size=0.02, max_size=0.3)
     scores = rng.uniform(0, 1, (2, 200, 5)).astype("float32")
     ours = zoo_ops.combined_non_max_suppression(
-        boxes, scores, 30, 30, 0.5, 0.4, clip_boxes=False)
+        boxes, scores, 30, 30, 0.5, 0.4, clip_boxes=False,
+        implementation="keras")
     if keras.backend.backend() == "tensorflow":
         import keras_cv
 

@@ -7,32 +7,24 @@ vectors = encoder.embed(["a sentence", "another one"])
 classifier = zoo.from_preset("all_minilm_l6_v2", task="text_classifier",
                              num_classes=2)
 ```
+
+Names are imported from their modules on first use.
 """
 
-from zoo.nlp.encoders import AlbertEncoder, BertEncoder, TextEncoder
-from zoo.nlp.tasks import (
-    MaskedLM,
-    MaskedLMHead,
-    SpanLabeler,
-    TextClassifier,
-    TokenClassifier,
-)
-from zoo.nlp.tokenizers import (
-    SentencePieceTokenizer,
-    TextPreprocessor,
-    WordPieceTokenizer,
-)
+from zoo._lazy import lazy_exports
 
-__all__ = [
-    "AlbertEncoder",
-    "BertEncoder",
-    "MaskedLM",
-    "MaskedLMHead",
-    "SentencePieceTokenizer",
-    "SpanLabeler",
-    "TextClassifier",
-    "TextEncoder",
-    "TextPreprocessor",
-    "TokenClassifier",
-    "WordPieceTokenizer",
-]
+_EXPORTS = {
+    "AlbertEncoder": "zoo.nlp.encoders.albert",
+    "BertEncoder": "zoo.nlp.encoders.bert",
+    "TextEncoder": "zoo.nlp.encoders.base",
+    "MaskedLM": "zoo.nlp.tasks",
+    "MaskedLMHead": "zoo.nlp.tasks",
+    "SpanLabeler": "zoo.nlp.tasks",
+    "TextClassifier": "zoo.nlp.tasks",
+    "TokenClassifier": "zoo.nlp.tasks",
+    "SentencePieceTokenizer": "zoo.nlp.tokenizers",
+    "TextPreprocessor": "zoo.nlp.tokenizers",
+    "WordPieceTokenizer": "zoo.nlp.tokenizers",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

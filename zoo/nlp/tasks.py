@@ -23,6 +23,7 @@ from zoo.layers.attention import large_negative
 from zoo.layers.transformer import get_activation
 from zoo.layers.initializers import HostTruncatedNormal
 from zoo.nlp.encoders.base import TextEncoder, check_preprocessor_fits
+from zoo.registry import register_task_model
 from zoo.task import Task
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
@@ -69,11 +70,27 @@ class _TextTask(Task):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
+class FirstToken(keras.layers.Layer):
+    """`[batch, length, hidden]` -> `[batch, hidden]`: the first ([CLS])
+    token's vector."""
+
+    def call(self, sequence):
+        return sequence[:, 0]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+@register_task_model("text_classifier")
+@keras.saving.register_keras_serializable(package="zoo")
 class TextClassifier(_TextTask):
     """Classifies (or regresses) a text or a text pair from the pooled output.
 
-    `logits = W dropout(pooled_output) + b`, the Model Garden's sentence
-    prediction head and Hugging Face's `BertForSequenceClassification`.
+    `logits = W dropout(pooled_output) + b` with the encoder's pooler
+    (Hugging Face's `BertForSequenceClassification`); with
+    `use_encoder_pooler=False` the head pools itself, as the Model Garden's
+    `ClassificationHead` does: `logits = W dropout(tanh(P h_[CLS] + c)) +
+    b`, a new pooler `P` of the encoder's width.
     `num_classes=1` is regression (STS-B): train with mean squared error.
 
     Args:
@@ -81,6 +98,8 @@ class TextClassifier(_TextTask):
         num_classes: int, outputs of the head.
         dropout: float, dropout before the head (BERT fine-tuning uses 0.1).
         activation: None for logits, or e.g. `"softmax"`.
+        use_encoder_pooler: bool, read the encoder's `pooled_output`
+            (True) or pool the first token in the head (False).
         preprocessor: optional `TextPreprocessor`, so `fit`/`predict` take
             raw strings (a str batch, or a tuple of two for pairs).
         dtype: dtype policy of the head.
@@ -94,11 +113,22 @@ class TextClassifier(_TextTask):
     """
 
     def __init__(self, backbone, num_classes, dropout=0.1, activation=None,
-                 preprocessor=None, dtype=None, **kwargs):
+                 use_encoder_pooler=True, preprocessor=None, dtype=None,
+                 **kwargs):
         _check_encoder(type(self), backbone)
         _check_classes(type(self), num_classes)
         inputs = _encoder_inputs()
-        x = backbone(inputs)["pooled_output"]
+        features = backbone(inputs)
+        if use_encoder_pooler:
+            x = features["pooled_output"]
+        else:
+            x = FirstToken(dtype=dtype, name="first_token")(
+                features["sequence_output"])
+            x = keras.layers.Dense(
+                int(x.shape[-1]), activation="tanh",
+                kernel_initializer=HostTruncatedNormal(
+                    backbone.initializer_range),
+                dtype=dtype, name="head_pooler")(x)
         x = keras.layers.Dropout(dropout, dtype=dtype, name="dropout")(x)
         outputs = keras.layers.Dense(
             num_classes,
@@ -113,15 +143,18 @@ class TextClassifier(_TextTask):
         self.num_classes = num_classes
         self.dropout = float(dropout)
         self.activation = activation
+        self.use_encoder_pooler = bool(use_encoder_pooler)
 
     def get_config(self):
         config = super().get_config()
         config.update({"num_classes": self.num_classes,
                        "dropout": self.dropout,
-                       "activation": self.activation})
+                       "activation": self.activation,
+                       "use_encoder_pooler": self.use_encoder_pooler})
         return config
 
 
+@register_task_model("span_labeler", needs_num_classes=False)
 @keras.saving.register_keras_serializable(package="zoo")
 class SpanLabeler(_TextTask):
     """Start and end logits of an answer span for every token (SQuAD).
@@ -193,6 +226,7 @@ class _MaskPadding(keras.layers.Layer):
         return logits_shape
 
 
+@register_task_model("token_classifier")
 @keras.saving.register_keras_serializable(package="zoo")
 class TokenClassifier(_TextTask):
     """A label for every token (named entities, part of speech: tagging).
@@ -205,6 +239,8 @@ class TokenClassifier(_TextTask):
         backbone: a `TextEncoder`.
         num_classes: int, tags.
         dropout: float, dropout before the head.
+        initializer_range: float, the head's initial standard deviation;
+            defaults to the encoder's.
         preprocessor: optional `TextPreprocessor`.
         dtype: dtype policy of the head.
 
@@ -216,17 +252,19 @@ class TokenClassifier(_TextTask):
         `[batch, length, num_classes]` float logits.
     """
 
-    def __init__(self, backbone, num_classes, dropout=0.1, preprocessor=None,
-                 dtype=None, **kwargs):
+    def __init__(self, backbone, num_classes, dropout=0.1,
+                 initializer_range=None, preprocessor=None, dtype=None,
+                 **kwargs):
         _check_encoder(type(self), backbone)
         _check_classes(type(self), num_classes)
+        if initializer_range is None:
+            initializer_range = backbone.initializer_range
         inputs = _encoder_inputs()
         x = backbone(inputs)["sequence_output"]
         x = keras.layers.Dropout(dropout, dtype=dtype, name="dropout")(x)
         outputs = keras.layers.Dense(
             num_classes,
-            kernel_initializer=HostTruncatedNormal(
-                backbone.initializer_range),
+            kernel_initializer=HostTruncatedNormal(initializer_range),
             dtype=dtype,
             name="logits",
         )(x)
@@ -234,11 +272,13 @@ class TokenClassifier(_TextTask):
                              **kwargs)
         self.num_classes = num_classes
         self.dropout = float(dropout)
+        self.initializer_range = float(initializer_range)
 
     def get_config(self):
         config = super().get_config()
         config.update({"num_classes": self.num_classes,
-                       "dropout": self.dropout})
+                       "dropout": self.dropout,
+                       "initializer_range": self.initializer_range})
         return config
 
 
@@ -309,6 +349,7 @@ class MaskedLMHead(keras.layers.Layer):
         return config
 
 
+@register_task_model("masked_lm", needs_num_classes=False)
 @keras.saving.register_keras_serializable(package="zoo")
 class MaskedLM(_TextTask):
     """Predicts the original token at masked positions (BERT pretraining).

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import keras
 
-from zoo.errors import PresetError, WeightsError
+from zoo.errors import PresetError
 
 logger = logging.getLogger("zoo")
 
@@ -134,49 +134,42 @@ def save_preset(model, preset_dir):
     return preset_dir
 
 
-def _split_overrides(overrides, backbone_config, task_config):
-    backbone_over, task_over = {}, {}
-    for key, value in overrides.items():
-        if key in backbone_config:
-            backbone_over[key] = value
-        elif task_config is not None and key in task_config:
-            task_over[key] = value
-        else:
-            valid = sorted(set(backbone_config) | set(task_config or {}))
+def _registered_class(spec, where):
+    cls = keras.saving.get_registered_object(spec.get("registered_name"))
+    if cls is None:
+        raise PresetError(
+            f"{where} names the class {spec.get('registered_name')!r}, which "
+            "is not registered; import the module that defines it.")
+    return cls
+
+
+def _check_overrides(overrides, backbone_config, head_arguments, path):
+    valid = set(backbone_config) | set(head_arguments)
+    for key in overrides:
+        if key not in valid:
             raise PresetError(
                 f"from_preset got an argument {key!r} that this preset's "
-                f"model does not take; valid: {valid}."
-            )
-    return backbone_over, task_over
+                f"model does not take; valid: {sorted(valid)}.")
 
 
-def _load_weights(model, path, source):
-    try:
-        model.load_weights(path)
-    except (OSError, ValueError, KeyError) as e:
-        raise WeightsError(
-            f"Cannot load {path} ({source}) into {model.name}: {e}"
-        ) from None
-
-
-def load_preset_directory(path, *, num_classes=None, load_weights=True,
-                          dtype=None, features_only=False, **overrides):
-    """Builds the model a zoo preset directory describes.
+def load_preset_directory(path, options):
+    """Loads a directory written by `save_preset`.
 
     Args:
-        path: local preset directory.
-        num_classes: int or None; a value other than the saved one builds a
-            fresh head on the saved backbone (logged).
-        load_weights: bool, False leaves the weights random.
-        dtype: dtype policy for every layer, e.g. `"bfloat16"`.
-        features_only: bool, return the backbone with pyramid outputs.
-        **overrides: backbone or task constructor arguments, e.g.
-            `input_shape=(224, 224, 1)` or `dropout=0.2`.
+        path: the preset directory.
+        options: `zoo.presets.loading.LoadOptions`: `num_classes` (None keeps
+            the saved head; another value builds a new head), `task`
+            (another task model on the saved backbone), `load_weights`,
+            `dtype`, `features_only`, and backbone or task constructor
+            arguments in `kwargs` (`input_shape=(224, 224, 1)`,
+            `dropout=0.2`).
 
     Returns:
         the task model (or the backbone when there is no task or with
         `features_only`).
     """
+    from zoo.presets import loading
+    from zoo.registry import task_arguments
     from zoo.weights import assign_state, get_state
 
     path = Path(path)
@@ -186,13 +179,20 @@ def load_preset_directory(path, *, num_classes=None, load_weights=True,
         task_spec = read_json(path / TASK_CONFIG_FILE)
     backbone_config = dict(backbone_spec.get("config", {}))
     task_config = dict(task_spec["config"]) if task_spec else None
-    backbone_over, task_over = _split_overrides(
-        overrides, backbone_config, task_config
-    )
-    if dtype is not None:
-        backbone_over["dtype"] = dtype
-        if task_config is not None:
-            task_over["dtype"] = dtype
+    task_cls = (_registered_class(task_spec, path / TASK_CONFIG_FILE)
+                if task_spec else None)
+    default_task = getattr(task_cls, "task_name", None)
+    saved_classes = task_config.get("num_classes") if task_config else None
+    plan = loading.plan_model(options, default_task=default_task,
+                              head_classes=saved_classes, source=str(path))
+    head_arguments = set(plan.head_kwargs)
+    if plan.task is not None:
+        from zoo.registry import get_task_model
+
+        head_arguments |= task_arguments(get_task_model(plan.task)[0])
+    _check_overrides(options.kwargs, backbone_config, head_arguments, path)
+    backbone_over = {k: v for k, v in plan.backbone_kwargs.items()
+                     if k in backbone_config}
 
     def build_backbone(extra):
         spec = dict(backbone_spec)
@@ -201,77 +201,57 @@ def load_preset_directory(path, *, num_classes=None, load_weights=True,
             return keras.saving.deserialize_keras_object(spec)
         except (TypeError, ValueError) as e:
             raise PresetError(
-                f"Cannot build the backbone of {path}: {e}"
-            ) from None
+                f"Cannot build the backbone of {path}: {e}") from None
 
-    want_task = task_spec is not None and not features_only
-    saved_classes = task_config.get("num_classes") if task_config else None
-    new_head = want_task and num_classes not in (None, saved_classes)
-    if features_only:
-        backbone_over["features_only"] = True
+    def build_model(backbone):
+        if plan.task is None:
+            return backbone
+        if plan.task == default_task:
+            config = {**task_config, **plan.head_kwargs,
+                      "backbone": backbone, "num_classes": plan.num_classes}
+            return task_cls.from_config(config)
+        return loading.assemble(plan, backbone)
+
     backbone = build_backbone(backbone_over)
-    if want_task:
-        task_cls = keras.saving.get_registered_object(
-            task_spec.get("registered_name")
-        )
-        if task_cls is None:
-            raise PresetError(
-                f"{path / TASK_CONFIG_FILE} names the class "
-                f"{task_spec.get('registered_name')!r}, which is not "
-                "registered; import the module that defines it."
-            )
-        config = {**task_config, **task_over, "backbone": backbone}
-        if num_classes is not None:
-            config["num_classes"] = num_classes
-        model = task_cls.from_config(config)
-    else:
-        model = backbone
-    _restore_preprocessor(model, path)
-    if not load_weights:
+    model = build_model(backbone)
+    _restore_preprocessor(model, path, task_spec is not None
+                          and plan.task == default_task)
+    if not options.load_weights:
         return model
-
     input_conv = getattr(backbone, "input_conv_layer", None)
     channels_changed = "input_shape" in backbone_over and (
         list(backbone_over["input_shape"])[-1:]
         != list(backbone_config.get("input_shape", []))[-1:]
     )
-    use_task_weights = want_task and not new_head
+    use_task_weights = plan.include_head and task_spec is not None
     weights_file = path / (TASK_WEIGHTS_FILE if use_task_weights
                            else MODEL_WEIGHTS_FILE)
     target = model if use_task_weights else backbone
     if not channels_changed:
-        _load_weights(target, weights_file, str(path))
+        loading.load_keras_weights(target, weights_file, str(path))
     else:
         # Load into a twin built as saved, then copy, adapting the stem.
-        twin = build_backbone(
-            {k: v for k, v in backbone_over.items() if k != "input_shape"}
-        )
+        twin = build_backbone({k: v for k, v in backbone_over.items()
+                               if k != "input_shape"})
         if use_task_weights:
-            twin = task_cls.from_config(
-                {**task_config, **task_over, "backbone": twin}
-            )
-        _load_weights(twin, weights_file, str(path))
+            twin = task_cls.from_config({**task_config, "backbone": twin})
+        loading.load_keras_weights(twin, weights_file, str(path))
         assign_state(target, get_state(twin), input_conv=input_conv,
                      source=str(weights_file))
-    if new_head:
-        logger.info(
-            "Preset %s has a %s-class head; built a new %d-class head "
-            "(randomly initialised) on its backbone weights.",
-            path, saved_classes, num_classes,
-        )
+    loading.say_new_head(plan, model, str(path), saved_classes)
     return model
 
 
-def _restore_preprocessor(model, path):
+def _restore_preprocessor(model, path, from_task_config):
     """Attaches the saved preprocessor and reads its assets (vocabularies).
 
-    A task's preprocessor comes back with `task.json`; a backbone's (a text
-    encoder's) is read from `preprocessor.json`. Either way its files under
-    `assets/` are loaded.
+    A task's preprocessor comes back with `task.json` (`from_task_config`);
+    otherwise it is read from `preprocessor.json`. Either way its files
+    under `assets/` are loaded.
     """
     if not hasattr(model, "preprocessor"):
         return
-    preprocessor = model.preprocessor
+    preprocessor = model.preprocessor if from_task_config else None
     if preprocessor is None and (path / PREPROCESSOR_CONFIG_FILE).is_file():
         try:
             preprocessor = keras.saving.deserialize_keras_object(

@@ -44,6 +44,8 @@ CHUNK_SIZE = 1 << 20
 #: file system).
 GFILE_SCHEMES = ("gs", "ram")
 HTTP_TIMEOUT_S = 60
+#: A preset's `hash` for files whose host publishes none.
+UNPUBLISHED = "unpublished"
 
 
 def zoo_home():
@@ -93,9 +95,10 @@ def parse_hash(spec):
     """Splits `"sha256:<hex>"` / `"md5:<hex>"` / bare hex into (algo, hex).
 
     A bare 64-digit hex string is sha256 and a bare 32-digit one md5 (the
-    hashes keras.applications publishes).
+    hashes keras.applications publishes). `"unpublished"` (a host that
+    publishes no hash) and None check nothing: both give None.
     """
-    if spec is None:
+    if spec is None or str(spec).strip().lower() == UNPUBLISHED:
         return None
     spec = str(spec).strip().lower()
     if ":" in spec:
@@ -127,8 +130,24 @@ def hash_file(path, algo="sha256"):
     return digest.hexdigest()
 
 
+_REPORTED = set()
+
+
 def verify_hash(path, expected, source=None):
-    """Raises `HashMismatchError` if `path` does not hash to `expected`."""
+    """Raises `HashMismatchError` if `path` does not hash to `expected`.
+
+    For `"unpublished"` the sha256 is computed and logged (once per file
+    and process), so that the preset can pin it.
+    """
+    if expected is not None and str(expected).lower() == UNPUBLISHED:
+        key = str(Path(path).resolve())
+        if key not in _REPORTED:
+            _REPORTED.add(key)
+            digest = hash_file(path, "sha256")
+            logger.info(
+                "%s has no published hash; its sha256 is %s (pin it with "
+                "hash: sha256:%s).", source or path, digest, digest)
+        return
     parsed = parse_hash(expected)
     if parsed is None:
         return

@@ -1,6 +1,10 @@
-"""Vision models: backbones, preprocessing and task models."""
+"""Vision models: backbones, preprocessing and task models (imported on use)."""
 
-from zoo.vision.image_classifier import ImageClassifier
-from zoo.vision.preprocessing import ImagePreprocessor
+from zoo._lazy import lazy_exports
 
-__all__ = ["ImageClassifier", "ImagePreprocessor"]
+_EXPORTS = {
+    "ImageClassifier": "zoo.vision.image_classifier",
+    "ImagePreprocessor": "zoo.vision.preprocessing",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

@@ -4,11 +4,13 @@ import keras
 
 from zoo.backbone import check_model_kwargs
 from zoo.layers.initializers import HostGlorotUniform
+from zoo.registry import register_task_model
 from zoo.task import Task
 
 POOLINGS = ("avg", "max")
 
 
+@register_task_model("image_classifier")
 @keras.saving.register_keras_serializable(package="zoo")
 class ImageClassifier(Task):
     """Classifies images with any image `Backbone`.

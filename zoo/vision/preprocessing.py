@@ -5,24 +5,135 @@ import math
 import keras
 import numpy as np
 
+try:  # Keras' base of layers that run inside tf.data on any backend.
+    from keras.src.layers.preprocessing.data_layer import DataLayer
+except ImportError:  # Keras before 3.10 named it TFDataLayer
+    from keras.src.layers.preprocessing.tf_data_layer import (
+        TFDataLayer as DataLayer,
+    )
+
 from zoo.backbone import standardize_data_format
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos3",
                   "lanczos5")
 
 
+def shorter_side_size(height, width, size):
+    """torchvision's `Resize(size)` target: the shorter side to `size`, the
+    longer to `int(size * long / short)`. Works on ints and on tensors."""
+    if isinstance(height, int) and isinstance(width, int):
+        if width <= height:
+            return int(size * height / width), size
+        return size, int(size * width / height)
+    ops = keras.ops
+    h = ops.cast(height, "float32")
+    w = ops.cast(width, "float32")
+    long_h = ops.cast(ops.floor(size * h / w), "int32")
+    long_w = ops.cast(ops.floor(size * w / h), "int32")
+    return (ops.where(w <= h, long_h, size), ops.where(w <= h, size, long_w))
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ResizeAndCenterCrop(DataLayer):
+    """timm's / torchvision's evaluation resize and centre crop.
+
+    A square `image_size` resizes the shorter side to
+    `floor(size / crop_pct)`; a non-square one resizes to
+    `floor(side / crop_pct)` per side. Then the centre `image_size` is cut
+    out, the offsets `round((resized - size) / 2)` as torchvision's. Works
+    on images of any size, in a model or inside `tf.data` (where the sizes
+    are tensors).
+
+    Args:
+        image_size: `(height, width)` of the output.
+        crop_pct: float in (0, 1].
+        interpolation, antialias: of the resize.
+        data_format: `"channels_last"` or `"channels_first"`.
+    """
+
+    def __init__(self, image_size, crop_pct, interpolation="bilinear",
+                 antialias=False, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size = tuple(int(s) for s in image_size)
+        self.crop_pct = float(crop_pct)
+        self.interpolation = interpolation
+        self.antialias = bool(antialias)
+        self.data_format = standardize_data_format(data_format)
+
+    def _target(self, height, width):
+        th, tw = self.image_size
+        if th == tw:
+            return shorter_side_size(height, width,
+                                     math.floor(th / self.crop_pct))
+        return (math.floor(th / self.crop_pct),
+                math.floor(tw / self.crop_pct))
+
+    def call(self, images):
+        b = self.backend
+        images = b.cast(images, self.compute_dtype)
+        unbatched = len(images.shape) == 3
+        if unbatched:
+            images = b.numpy.expand_dims(images, 0)
+        if self.data_format == "channels_first":
+            images = b.numpy.transpose(images, (0, 2, 3, 1))
+        height, width = images.shape[1], images.shape[2]
+        if height is None or width is None:
+            shape = b.shape(images)
+            height, width = shape[1], shape[2]
+        new_h, new_w = self._target(height, width)
+        images = b.image.resize(images, (new_h, new_w),
+                                interpolation=self.interpolation,
+                                antialias=self.antialias,
+                                data_format="channels_last")
+        th, tw = self.image_size
+        if isinstance(new_h, int) and isinstance(new_w, int):
+            top = int(round((new_h - th) / 2.0))
+            left = int(round((new_w - tw) / 2.0))
+        else:
+            top = b.cast(b.numpy.round(b.cast(new_h - th, "float32") / 2.0),
+                         "int32")
+            left = b.cast(b.numpy.round(b.cast(new_w - tw, "float32") / 2.0),
+                          "int32")
+        images = images[:, top:top + th, left:left + tw, :]
+        if self.data_format == "channels_first":
+            images = b.numpy.transpose(images, (0, 3, 1, 2))
+        if unbatched:
+            images = b.numpy.squeeze(images, 0)
+        return images
+
+    def compute_output_shape(self, input_shape):
+        input_shape = list(input_shape)
+        th, tw = self.image_size
+        if self.data_format == "channels_first":
+            input_shape[-2:] = [th, tw]
+        else:
+            input_shape[-3:-1] = [th, tw]
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"image_size": list(self.image_size),
+                       "crop_pct": self.crop_pct,
+                       "interpolation": self.interpolation,
+                       "antialias": self.antialias,
+                       "data_format": self.data_format})
+        return config
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class ImagePreprocessor(keras.layers.Pipeline):
     """`(x * scale - mean) / std`, resized and center cropped by `crop_pct`.
 
-    The evaluation transform of timm and torchvision: the image is resized so
-    that the crop of `image_size` covers `crop_pct` of it (shorter side to
-    `floor(size / crop_pct)`; 224 at 0.875 gives 256), then center cropped.
-    Here the resize crops the largest centred region of the target aspect
-    ratio first, which keeps the same pixels as "shorter side, then crop".
+    The evaluation transform of timm and torchvision, step for step: the
+    shorter side is resized to `floor(size / crop_pct)` (the longer one to
+    `int(that * long / short)`; 224 at 0.875 gives 256), then the centre
+    `image_size` is cropped (offsets rounded as torchvision's `CenterCrop`).
+    A non-square `image_size` resizes to `floor(size / crop_pct)` per side,
+    as timm does. With `antialias=True` the resize low-pass filters when it
+    shrinks, as PIL (which timm and torchvision evaluate with) always does.
 
-    Built from Keras preprocessing layers, so it runs both inside a model (on
-    backend tensors) and inside a `tf.data` map on any backend:
+    Built from Keras layers, so it runs both inside a model (on backend
+    tensors) and inside a `tf.data` map on any backend:
 
     ```python
     pre = ImagePreprocessor(image_size=(224, 224), crop_pct=0.875,
@@ -104,27 +215,10 @@ class ImagePreprocessor(keras.layers.Pipeline):
                 scale=channel_scale, offset=channel_offset, name="normalize"
             )
         ]
-        scale_size = tuple(math.floor(s / crop_pct) for s in image_size)
-        steps.append(
-            keras.layers.Resizing(
-                scale_size[0],
-                scale_size[1],
-                interpolation=interpolation,
-                crop_to_aspect_ratio=True,
-                antialias=antialias,
-                data_format=data_format,
-                name="resize",
-            )
-        )
-        if scale_size != image_size:
-            steps.append(
-                keras.layers.CenterCrop(
-                    image_size[0],
-                    image_size[1],
-                    data_format=data_format,
-                    name="center_crop",
-                )
-            )
+        steps.append(ResizeAndCenterCrop(
+            image_size, crop_pct, interpolation=interpolation,
+            antialias=antialias, data_format=data_format,
+            name="resize_and_crop"))
         super().__init__(steps, name=name)
         self.image_size = image_size
         self.crop_pct = float(crop_pct)

@@ -73,6 +73,7 @@ def test_legacy_h5_reader_keeps_layer_weight_order(tmp_path):
     layers = read_legacy_keras_h5(path)
     assert list(layers) == ["dense_a", "bn_a"]
     for layer in model.layers:
+        assert len(layers[layer.name]) == len(layer.get_weights())
         for ours, theirs in zip(layers[layer.name], layer.get_weights()):
             np.testing.assert_array_equal(ours, theirs)
 

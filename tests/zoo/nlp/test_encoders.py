@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 import zoo
+from model_test_case import run_backbone_test
 from nlp_helpers import ENCODER_CONFIG
 from testing_utils import trainable_count
-from zoo.convert.keras_hub import from_keras_hub_bert
+from zoo.convert import from_keras_hub
 from zoo.weights import assign_state, get_state
 
 # Hugging Face `BertModel` / `AlbertModel` counts (pooler included):
@@ -52,6 +53,27 @@ def test_registered_sizes_follow_the_bert_tables():
     assert set(zoo.list_models("bert_*")) >= {
         "bert_tiny_uncased", "bert_base_uncased", "bert_base_cased",
         "bert_large_uncased"}
+
+
+ALBERT_CONFIG = dict(vocabulary_size=40, embedding_size=8, hidden_size=16,
+                     num_layers=4, num_heads=2, intermediate_size=32,
+                     num_groups=2, max_sequence_length=16)
+
+
+@pytest.mark.parametrize("cls, config", [
+    (zoo.BertEncoder, ENCODER_CONFIG),
+    (zoo.AlbertEncoder, ALBERT_CONFIG),
+], ids=["bert", "albert"])
+def test_encoder_shared_checks(cls, config, tmp_path):
+    """Round trips (config, .keras in safe mode, preset), mixed precision,
+    per-layer outputs and their feature_info, jit and tf.data
+    (tests/model_test_case.py)."""
+    hidden = config["hidden_size"]
+    run_backbone_test(
+        cls, config, _inputs(length=10, vocabulary=config["vocabulary_size"]),
+        tmp_path=tmp_path,
+        expected_output_shape={"sequence_output": (3, 10, hidden),
+                               "pooled_output": (3, hidden)})
 
 
 def test_output_shapes_and_dtypes():
@@ -153,7 +175,7 @@ def test_bert_parity_with_keras_hub_backbone():
         vocabulary_size=60, num_layers=2, num_heads=4, hidden_dim=32,
         intermediate_dim=64, max_sequence_length=24, dropout=0.1)
     _randomize(reference, 1)
-    encoder = from_keras_hub_bert(reference)
+    encoder = from_keras_hub(reference)
     assert isinstance(encoder, zoo.BertEncoder)
     assert encoder.activation == "gelu_approximate"
     assert trainable_count(encoder) == trainable_count(reference)
@@ -175,7 +197,7 @@ def test_albert_parity_with_keras_hub_backbone():
         hidden_dim=32, intermediate_dim=64, num_groups=2,
         max_sequence_length=24)
     _randomize(reference, 2)
-    encoder = from_keras_hub_bert(reference)
+    encoder = from_keras_hub(reference)
     assert isinstance(encoder, zoo.AlbertEncoder)
     x = _inputs(batch=2, length=16, vocabulary=60, pad_from=[16, 5])
     expected = reference(x)

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import zoo
-from zoo.nlp.data import MaskedLMMasker, read_tsv
+from training.data.tsv import read_tsv
 from zoo.nlp.metrics import (
     best_span,
     exact_match_score,
@@ -112,41 +111,3 @@ def test_malformed_rows_name_file_and_line(tmp_path):
         read_tsv(path, ["sentence"], "label", regression=True)
     with pytest.raises(zoo.DataFormatError, match="no column 'text'"):
         read_tsv(path, ["text"], "label")
-
-
-# --- masked-LM masking ----------------------------------------------------------
-
-
-def test_masking_rates_follow_bert():
-    rng = np.random.default_rng(0)
-    token_ids = rng.integers(200, 1000, (64, 128)).astype("int32")
-    token_ids[:, 0], token_ids[:, 100] = 101, 102
-    token_ids[:, 101:] = 0
-    features = {"token_ids": token_ids,
-                "segment_ids": np.zeros_like(token_ids),
-                "padding_mask": (token_ids != 0).astype("int32")}
-    masker = MaskedLMMasker(1000, mask_token_id=103,
-                            special_token_ids=[0, 101, 102],
-                            max_selections=64)
-    masked, labels, weights = masker(features)
-    positions = np.asarray(masked["mask_positions"])
-    weights = np.asarray(weights).astype(bool)
-    original = np.take_along_axis(token_ids, positions, axis=1)[weights]
-    new = np.take_along_axis(np.asarray(masked["token_ids"]), positions,
-                             axis=1)[weights]
-    selectable = 64 * 99
-    assert 0.13 < weights.sum() / selectable < 0.17           # 15%
-    assert np.array_equal(np.asarray(labels)[weights], original)
-    assert not np.isin(original, [0, 101, 102]).any()
-    assert 0.75 < np.mean(new == 103) < 0.85                  # 80% [MASK]
-    assert 0.06 < np.mean(new == original) < 0.14             # 10% kept
-    # Unselected tokens are untouched; every call draws new masks.
-    untouched = np.ones_like(token_ids, bool)
-    np.put_along_axis(untouched, positions, False, axis=1)
-    assert np.array_equal(np.asarray(masked["token_ids"])[untouched],
-                          token_ids[untouched])
-    again, _, _ = masker(features)
-    assert not np.array_equal(np.asarray(again["mask_positions"]), positions)
-    dataset = tf.data.Dataset.from_tensor_slices(features).batch(8).map(
-        masker)
-    assert next(iter(dataset))[0]["mask_positions"].shape == (8, 64)

@@ -108,7 +108,7 @@ def test_alternative_sources_are_tried_in_order(tmp_path, monkeypatch):
                 local.as_uri()],
         "hash": "sha256:53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379"
                 "cacb4fab128d9db",
-        "format": "huggingface",
+        "converter": "huggingface",
     }
     model = zoo.from_preset(_preset_copy(tmp_path, weights=weights))
     np.testing.assert_array_equal(

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import zoo
 from nlp_helpers import ENCODER_CONFIG
-from zoo.nlp.data import MaskedLMMasker
+from training.data.text import IGNORE_LABEL, mask_tokens
 
 
 def _encoder(**overrides):
@@ -129,9 +129,6 @@ def test_token_classifier_tags_tokens(tiny_vocabulary):
 def test_masked_lm_with_dynamic_masking(tiny_vocabulary):
     tokenizer = zoo.WordPieceTokenizer(tiny_vocabulary)
     preprocessor = zoo.TextPreprocessor(tokenizer, sequence_length=16)
-    masker = MaskedLMMasker(len(tiny_vocabulary), tokenizer.mask_token_id,
-                            tokenizer.special_token_ids, max_selections=4,
-                            selection_rate=0.3)
     encoder = _encoder()
     model = zoo.MaskedLM(encoder)
     assert model.num_classes == len(tiny_vocabulary)
@@ -141,17 +138,30 @@ def test_masked_lm_with_dynamic_masking(tiny_vocabulary):
     assert sorted(tuple(w.shape) for w in head) == [
         (32,), (32,), (32,), (32, 32), (len(tiny_vocabulary),)]
     texts = POSITIVE + NEGATIVE
+
+    def mask(number, features):
+        masked, positions, labels = mask_tokens(
+            features["token_ids"], features["padding_mask"],
+            tf.stack([tf.constant(0, tf.int64), number]),
+            vocabulary_size=len(tiny_vocabulary),
+            mask_token_id=tokenizer.mask_token_id,
+            special_token_ids=tokenizer.special_token_ids,
+            max_predictions=4, selection_rate=0.3)
+        features = dict(features, token_ids=masked, mask_positions=positions)
+        return features, labels, tf.cast(labels != IGNORE_LABEL, tf.float32)
+
+    # New masks every batch: the stateless seed is the batch's number.
     dataset = (tf.data.Dataset.from_tensor_slices(texts * 4).batch(8)
-               .map(preprocessor).map(masker))
+               .map(preprocessor).repeat().enumerate().map(mask))
     features, labels, weights = next(iter(dataset))
     assert tuple(features["mask_positions"].shape) == (8, 4)
     assert tuple(model.output.shape) == (None, None, len(tiny_vocabulary))
     model.compile(
         optimizer=keras.optimizers.Adam(1e-2),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=IGNORE_LABEL),
         weighted_metrics=["accuracy"])
-    history = model.fit(dataset.repeat(), epochs=20, steps_per_epoch=1,
-                        verbose=0)
+    history = model.fit(dataset, epochs=20, steps_per_epoch=1, verbose=0)
     assert _losses(history)[-1] < 0.6 * _losses(history)[0]
 
 

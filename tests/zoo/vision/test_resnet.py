@@ -6,12 +6,16 @@ import pytest
 
 import zoo
 from testing_utils import (
+    numpy_resnet_forward,
     randomize_batch_norm,
     torchvision_resnet_state_dict,
     trainable_count,
 )
-from zoo.convert.keras_hub import from_keras_hub_resnet
+import zoo.convert
+from model_test_case import assert_close, run_backbone_test, run_converter_test
+from zoo.convert import find_converter, from_keras_hub
 from zoo.convert.state_dict import write_safetensors
+from zoo.weights import assign_state, get_state
 
 
 # Published 1000-class counts: torchvision's model docs (resnet18..152);
@@ -31,6 +35,26 @@ PUBLISHED_PARAMETERS = {
 def test_trainable_parameters_match_published_tables(name):
     model = zoo.create_model(name)
     assert trainable_count(model) == PUBLISHED_PARAMETERS[name]
+
+
+@pytest.mark.parametrize("options", [
+    {"block_type": "basic", "se_ratio": 0.25},
+    {"block_type": "bottleneck", "stem_type": "deep", "avg_down": True,
+     "block_variant": "v1", "activation": "swish"},
+], ids=["basic_se", "bottleneck_d_v1_swish"])
+def test_backbone_shared_checks(options, tmp_path):
+    """Round trips, mixed precision, channels_first, feature_info, jit and
+    tf.data (tests/model_test_case.py) on two small layouts."""
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(2, 64, 64, 3)).astype("float32")
+    expansion = 4 if options["block_type"] == "bottleneck" else 1
+    model = run_backbone_test(
+        zoo.ResNetBackbone,
+        dict(stage_blocks=(1, 1, 1, 1), stage_filters=(8, 8, 16, 16),
+             stem_width=8, input_shape=(64, 64, 3), **options),
+        images, tmp_path=tmp_path,
+        expected_output_shape=(2, 2, 2, 16 * expansion))
+    assert [i["stride"] for i in model.feature_info] == [4, 8, 16, 32]
 
 
 def test_v1_and_v15_differ_only_in_stride_placement():
@@ -81,12 +105,21 @@ def test_drop_path_only_in_training():
     assert len(drop) == 7
     assert drop[-1].rate == pytest.approx(0.5)
     assert drop[0].rate == pytest.approx(0.5 / 7)
+    # The same weights without drop path: batch norm uses batch statistics
+    # in training mode for both, so only the dropped branches differ.
+    plain = zoo.create_model("resnet18", num_classes=4, drop_path_rate=0.0,
+                             input_shape=(32, 32, 3))
+    assign_state(plain, get_state(model))
     x = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype("float32")
-    infer_a = np.asarray(model(x, training=False))
-    infer_b = np.asarray(model(x, training=False))
-    np.testing.assert_array_equal(infer_a, infer_b)
-    train = np.asarray(model(x, training=True))
-    assert not np.allclose(train, infer_a)
+    np.testing.assert_array_equal(np.asarray(model(x, training=False)),
+                                  np.asarray(plain(x, training=False)))
+    reference = np.asarray(plain(x, training=True))
+    np.testing.assert_allclose(np.asarray(plain(x, training=True)),
+                               reference, rtol=1e-6, atol=1e-6)
+    first = np.asarray(model(x, training=True))
+    second = np.asarray(model(x, training=True))
+    assert not np.allclose(first, reference, atol=1e-3)
+    assert not np.allclose(first, second, atol=1e-3)   # new masks each call
 
 
 def test_bad_arguments_are_named():
@@ -169,12 +202,11 @@ def test_v15_parity_with_keras_hub_backbone():
         image_shape=(64, 64, 3),
     )
     randomize_batch_norm(reference, seed=2)
-    converted = from_keras_hub_resnet(reference)
-    assert converted.block_variant == "v1.5"
     x = _images(size=64, seed=3)
-    expected = np.asarray(reference(x))
-    actual = np.asarray(converted(x))
-    assert np.max(np.abs(actual - expected)) < 1e-4
+    # 1e-5 of the outputs' scale, as docs/models.md states.
+    converted = run_converter_test(from_keras_hub, reference, x,
+                                   tolerance=1e-5)
+    assert converted.block_variant == "v1.5"
 
 
 def test_resnet_d_parity_with_keras_hub_vd_backbone():
@@ -193,11 +225,10 @@ def test_resnet_d_parity_with_keras_hub_vd_backbone():
         image_shape=(48, 48, 3),
     )
     randomize_batch_norm(reference, seed=3)
-    converted = from_keras_hub_resnet(reference)
-    assert converted.stem_type == "deep" and converted.avg_down
     x = _images(size=48, seed=4)
-    assert np.max(np.abs(np.asarray(converted(x))
-                         - np.asarray(reference(x)))) < 1e-4
+    converted = run_converter_test(from_keras_hub, reference, x,
+                                   tolerance=1e-5)
+    assert converted.stem_type == "deep" and converted.avg_down
 
 
 @pytest.mark.parametrize("depth", [18, 50])
@@ -240,15 +271,34 @@ def test_timm_state_dict_parity_with_keras_hub_timm_converter(depth,
     assert np.max(np.abs(np.asarray(model(x)) - logits)) < 1e-5 * scale
 
 
-def test_timm_converter_rejects_mismatched_architecture(tmp_path):
-    from zoo.convert.timm import resnet_state
+@pytest.mark.parametrize("name, options", [
+    ("resnet50d", {"deep_stem": True, "avg_down": True}),
+    ("seresnet50", {"se": True}),
+], ids=["resnet_d", "se_resnet"])
+def test_timm_resnet_d_and_se_parity_with_a_numpy_reference(name, options,
+                                                            tmp_path):
+    """timm names in, logits out: against a float64 NumPy ResNet with
+    torch's semantics (tests/testing_utils.py), so a swapped gamma/beta or
+    mean/variance, a misplaced shortcut pool or SE gate shows."""
+    state = torchvision_resnet_state_dict(50, seed=7, **options)
+    path = tmp_path / "model.safetensors"
+    write_safetensors(state, path)
+    model = zoo.create_model(name, input_shape=(64, 64, 3))
+    zoo.convert.load_weights_file(model, path, "timm")
+    x = _images(size=64, seed=8)
+    expected = numpy_resnet_forward(state, x, 50, **options)
+    # float32 against float64 through 50 layers of random weights.
+    assert_close(model(x), expected, scaled=1e-4, what=name)
 
+
+def test_timm_converter_rejects_mismatched_architecture(tmp_path):
+    converter = find_converter("timm", family="resnet")
     state = torchvision_resnet_state_dict(18, deep_stem=True, avg_down=True)
     plain = zoo.create_model("resnet18", features_only=True)
     with pytest.raises(zoo.WeightsError, match="conv1.0.weight"):
-        resnet_state(state, plain)
-    deep = zoo.create_model("resnet18d")
-    converted = resnet_state(state, deep)
+        converter.convert_weights(state, plain)
+    deep = zoo.create_model("resnet18d", task=None)
+    converted = converter.convert_weights(state, deep)
     assert converted["stem_conv3/kernel"].shape == (3, 3, 32, 64)
     assert converted["stage3_block1_shortcut_conv/kernel"].shape == (1, 1, 64,
                                                                      128)

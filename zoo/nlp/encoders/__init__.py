@@ -1,13 +1,13 @@
-"""Text encoders: BERT and ALBERT, registered by name (`zoo.list_models`)."""
+"""Text encoders: BERT and ALBERT, one module per family (imported on use)."""
 
-from zoo.nlp.encoders.albert import AlbertEncoder
-from zoo.nlp.encoders.base import TextEncoder, l2_normalize, mean_pool
-from zoo.nlp.encoders.bert import BertEncoder
+from zoo._lazy import lazy_exports
 
-__all__ = [
-    "AlbertEncoder",
-    "BertEncoder",
-    "TextEncoder",
-    "l2_normalize",
-    "mean_pool",
-]
+_EXPORTS = {
+    "AlbertEncoder": "zoo.nlp.encoders.albert",
+    "BertEncoder": "zoo.nlp.encoders.bert",
+    "TextEncoder": "zoo.nlp.encoders.base",
+    "l2_normalize": "zoo.nlp.encoders.base",
+    "mean_pool": "zoo.nlp.encoders.base",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

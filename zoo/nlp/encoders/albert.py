@@ -27,7 +27,13 @@ from zoo.layers.transformer import (
 )
 from zoo.layers.initializers import HostTruncatedNormal
 from zoo.nlp.encoders.base import TextEncoder, encoder_inputs
-from zoo.registry import register_model
+from zoo.registry import register_family, register_model
+
+FAMILY = register_family(
+    "albert", modality="text", task=None,
+    paper="Lan et al. 2019, ALBERT: A Lite BERT for Self-supervised "
+          "Learning of Language Representations, "
+          "https://arxiv.org/abs/1909.11942")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -54,6 +60,8 @@ class AlbertEncoder(TextEncoder):
 
     Call args and returns: as `BertEncoder`.
     """
+
+    family = "albert"
 
     def __init__(
         self,

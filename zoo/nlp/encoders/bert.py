@@ -29,7 +29,13 @@ from zoo.layers.transformer import (
 )
 from zoo.layers.initializers import HostTruncatedNormal
 from zoo.nlp.encoders.base import TextEncoder, encoder_inputs
-from zoo.registry import register_model
+from zoo.registry import register_family, register_model
+
+FAMILY = register_family(
+    "bert", modality="text", task=None,
+    paper="Devlin et al. 2018, BERT: Pre-training of Deep Bidirectional "
+          "Transformers for Language Understanding, "
+          "https://arxiv.org/abs/1810.04805")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -67,6 +73,8 @@ class BertEncoder(TextEncoder):
     Raises:
         SequenceTooLongError: `length > max_sequence_length`.
     """
+
+    family = "bert"
 
     def __init__(
         self,

@@ -1,5 +1,7 @@
-"""Vision backbones; importing this package registers every variant."""
+"""Vision backbones, one module per family (imported on use)."""
 
-from zoo.vision.backbones.resnet import ResNetBackbone
+from zoo._lazy import lazy_exports
 
-__all__ = ["ResNetBackbone"]
+_EXPORTS = {"ResNetBackbone": "zoo.vision.backbones.resnet"}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

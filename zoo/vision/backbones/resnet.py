@@ -36,9 +36,15 @@ from zoo.backbone import Backbone, standardize_data_format
 from zoo.layers import DropPath, SqueezeExcite
 from zoo.layers.initializers import HostHeNormal
 from zoo.layers.squeeze_excite import make_divisible
-from zoo.registry import register_model
+from zoo.registry import register_family, register_model
+
+FAMILY = register_family(
+    "resnet", modality="vision", task="image_classifier", num_classes=1000,
+    paper="He et al. 2015, Deep Residual Learning for Image Recognition, "
+          "https://arxiv.org/abs/1512.03385")
 
 BLOCK_TYPES = ("basic", "bottleneck")
+ACTIVATIONS = ("relu", "swish", "silu", "gelu")
 BLOCK_VARIANTS = ("v1", "v1.5")
 STEM_TYPES = ("basic", "deep")
 EXPANSION = {"basic": 1, "bottleneck": 4}
@@ -47,12 +53,15 @@ EXPANSION = {"basic": 1, "bottleneck": 4}
 class _Builder:
     """Creates the layers of one backbone with shared settings."""
 
-    def __init__(self, data_format, bn_epsilon, bn_momentum, dtype):
+    def __init__(self, data_format, bn_epsilon, bn_momentum, dtype,
+                 activation="relu", bn_trainable=True):
         self.data_format = data_format
         self.bn_axis = -1 if data_format == "channels_last" else 1
         self.bn_epsilon = bn_epsilon
         self.bn_momentum = bn_momentum
         self.dtype = dtype
+        self.activation = activation
+        self.bn_trainable = bn_trainable
 
     def conv(self, x, filters, kernel_size, strides, name):
         """Convolution with torch-style symmetric padding.
@@ -89,12 +98,17 @@ class _Builder:
             epsilon=self.bn_epsilon,
             momentum=self.bn_momentum,
             gamma_initializer="zeros" if zero_init else "ones",
+            trainable=self.bn_trainable,
             dtype=self.dtype,
             name=name,
         )(x)
 
     def relu(self, x, name):
-        return layers.ReLU(dtype=self.dtype, name=name)(x)
+        """The block activation (ReLU unless `activation` says otherwise)."""
+        if self.activation == "relu":
+            return layers.ReLU(dtype=self.dtype, name=name)(x)
+        return layers.Activation(self.activation, dtype=self.dtype,
+                                 name=name)(x)
 
     def channels(self, x):
         return x.shape[self.bn_axis]
@@ -209,6 +223,11 @@ class ResNetBackbone(Backbone):
             1.001e-5).
         bn_momentum: float, batch-norm moving-average momentum (Keras meaning:
             0.9 equals torch's 0.1).
+        bn_trainable: bool, False freezes every batch norm (gamma, beta and
+            statistics), as the Model Garden's `bn_trainable`.
+        activation: `"relu"` (default) or `"swish"`, after every batch norm
+            that is followed by one (ResNet-RS and the Model Garden's
+            `norm_activation.activation`).
         input_shape: tuple, `(height, width, channels)`; None dims are dynamic.
         features_only: bool, output `{"C2": ..., "C5": ...}` instead of C5.
         data_format: `"channels_last"` or `"channels_first"`.
@@ -224,6 +243,7 @@ class ResNetBackbone(Backbone):
     """
 
     input_conv_layer = "stem_conv1"
+    family = "resnet"
 
     def __init__(
         self,
@@ -239,6 +259,8 @@ class ResNetBackbone(Backbone):
         zero_init_residual=False,
         bn_epsilon=1e-5,
         bn_momentum=0.9,
+        bn_trainable=True,
+        activation="relu",
         input_shape=(None, None, 3),
         features_only=False,
         data_format=None,
@@ -248,6 +270,7 @@ class ResNetBackbone(Backbone):
         _check_choice("block_type", block_type, BLOCK_TYPES)
         _check_choice("block_variant", block_variant, BLOCK_VARIANTS)
         _check_choice("stem_type", stem_type, STEM_TYPES)
+        _check_choice("activation", activation, ACTIVATIONS)
         if len(stage_blocks) != len(stage_filters):
             raise ValueError(
                 "ResNetBackbone: stage_blocks and stage_filters must have the "
@@ -271,7 +294,8 @@ class ResNetBackbone(Backbone):
         else:
             model_shape = input_shape
 
-        b = _Builder(data_format, bn_epsilon, bn_momentum, dtype)
+        b = _Builder(data_format, bn_epsilon, bn_momentum, dtype,
+                     activation=activation, bn_trainable=bn_trainable)
         block_fn = basic_block if block_type == "basic" else bottleneck_block
         total_blocks = sum(stage_blocks)
 
@@ -329,6 +353,8 @@ class ResNetBackbone(Backbone):
         self.zero_init_residual = zero_init_residual
         self.bn_epsilon = bn_epsilon
         self.bn_momentum = bn_momentum
+        self.bn_trainable = bool(bn_trainable)
+        self.activation = activation
         self.image_shape = input_shape
         self.data_format = data_format
 
@@ -348,6 +374,8 @@ class ResNetBackbone(Backbone):
                 "zero_init_residual": self.zero_init_residual,
                 "bn_epsilon": self.bn_epsilon,
                 "bn_momentum": self.bn_momentum,
+                "bn_trainable": self.bn_trainable,
+                "activation": self.activation,
                 "input_shape": list(self.image_shape),
                 "data_format": self.data_format,
             }
@@ -356,6 +384,10 @@ class ResNetBackbone(Backbone):
 
 
 # --- Registered variants --------------------------------------------------
+#
+# Each builder returns a `ResNetBackbone`; `zoo.create_model` puts it under
+# an `ImageClassifier` (1000 classes unless told otherwise), or returns it
+# with `task=None` / `features_only=True`.
 
 DEPTHS = {
     18: ("basic", (2, 2, 2, 2)),
@@ -365,126 +397,80 @@ DEPTHS = {
     152: ("bottleneck", (3, 8, 36, 3)),
 }
 
+RESNET_D = {"stem_type": "deep", "stem_width": 32, "avg_down": True}
 
-def build_resnet(
-    depth,
-    *,
-    num_classes=1000,
-    input_shape=(None, None, 3),
-    features_only=False,
-    pooling="avg",
-    dropout=0.0,
-    activation=None,
-    dtype=None,
-    head_dtype=None,
-    preprocessor=None,
-    **backbone_kwargs,
-):
-    """Builds a ResNet classifier (or backbone) of a depth in `DEPTHS`.
+
+def resnet_backbone(depth, **kwargs):
+    """A `ResNetBackbone` of a depth in `DEPTHS`.
 
     Args:
         depth: int, one of 18, 34, 50, 101, 152.
-        num_classes: int, classes of the head.
-        input_shape: `(height, width, channels)`.
-        features_only: bool, return the `ResNetBackbone` with pyramid outputs.
-        pooling, dropout, activation: see `ImageClassifier`.
-        dtype: dtype policy name, e.g. `"mixed_bfloat16"`.
-        head_dtype: dtype policy of the classifier head (`"float32"` keeps
-            logits in full precision under mixed precision).
-        preprocessor: optional `ImagePreprocessor` attached to the classifier.
-        **backbone_kwargs: any `ResNetBackbone` argument (`block_variant`,
-            `drop_path_rate`, `se_ratio`, ...).
-
-    Returns:
-        `ImageClassifier`, or `ResNetBackbone` when `features_only`.
+        **kwargs: any `ResNetBackbone` argument (`block_variant`,
+            `drop_path_rate`, `se_ratio`, `input_shape`, ...).
     """
-    from zoo.vision.image_classifier import ImageClassifier
-
     if depth not in DEPTHS:
-        raise ValueError(f"ResNet depth must be one of {sorted(DEPTHS)}.")
+        raise ValueError(f"ResNet depth must be one of {sorted(DEPTHS)}, "
+                         f"got {depth}.")
     block_type, stage_blocks = DEPTHS[depth]
-    backbone = ResNetBackbone(
-        stage_blocks=stage_blocks,
-        block_type=block_type,
-        input_shape=input_shape,
-        features_only=features_only,
-        dtype=dtype,
-        name=f"resnet{depth}_backbone",
-        **backbone_kwargs,
-    )
-    if features_only:
-        return backbone
-    return ImageClassifier(
-        backbone,
-        num_classes=num_classes,
-        pooling=pooling,
-        dropout=dropout,
-        activation=activation,
-        preprocessor=preprocessor,
-        head_dtype=head_dtype,
-        dtype=dtype,
-        name=f"resnet{depth}",
-    )
-
-
-RESNET_D = {"stem_type": "deep", "stem_width": 32, "avg_down": True}
+    return ResNetBackbone(stage_blocks=stage_blocks, block_type=block_type,
+                          **kwargs)
 
 
 @register_model
 def resnet18(**kwargs):
     """ResNet-18: basic blocks [2, 2, 2, 2], 11.7M parameters."""
-    return build_resnet(18, **kwargs)
+    return resnet_backbone(18, **kwargs)
 
 
 @register_model
 def resnet34(**kwargs):
     """ResNet-34: basic blocks [3, 4, 6, 3], 21.8M parameters."""
-    return build_resnet(34, **kwargs)
+    return resnet_backbone(34, **kwargs)
 
 
 @register_model
 def resnet50(**kwargs):
     """ResNet-50: bottleneck blocks [3, 4, 6, 3], 25.6M parameters."""
-    return build_resnet(50, **kwargs)
+    return resnet_backbone(50, **kwargs)
 
 
 @register_model
 def resnet101(**kwargs):
     """ResNet-101: bottleneck blocks [3, 4, 23, 3], 44.5M parameters."""
-    return build_resnet(101, **kwargs)
+    return resnet_backbone(101, **kwargs)
 
 
 @register_model
 def resnet152(**kwargs):
     """ResNet-152: bottleneck blocks [3, 8, 36, 3], 60.2M parameters."""
-    return build_resnet(152, **kwargs)
+    return resnet_backbone(152, **kwargs)
 
 
 @register_model
 def resnet18d(**kwargs):
     """ResNet-18-D: deep stem and average-pool shortcuts."""
-    return build_resnet(18, **{**RESNET_D, **kwargs})
+    return resnet_backbone(18, **{**RESNET_D, **kwargs})
 
 
 @register_model
 def resnet34d(**kwargs):
     """ResNet-34-D: deep stem and average-pool shortcuts."""
-    return build_resnet(34, **{**RESNET_D, **kwargs})
+    return resnet_backbone(34, **{**RESNET_D, **kwargs})
 
 
 @register_model
 def resnet50d(**kwargs):
     """ResNet-50-D: deep stem and average-pool shortcuts."""
-    return build_resnet(50, **{**RESNET_D, **kwargs})
+    return resnet_backbone(50, **{**RESNET_D, **kwargs})
 
 
 @register_model
 def resnet101d(**kwargs):
     """ResNet-101-D: deep stem and average-pool shortcuts."""
-    return build_resnet(101, **{**RESNET_D, **kwargs})
+    return resnet_backbone(101, **{**RESNET_D, **kwargs})
 
 
 @register_model
 def seresnet50(**kwargs):
     """SE-ResNet-50: squeeze-excitation (1/16) in every bottleneck."""
-    return build_resnet(50, **{"se_ratio": 1 / 16, **kwargs})
+    return resnet_backbone(50, **{"se_ratio": 1 / 16, **kwargs})

@@ -1,4 +1,4 @@
-"""Hugging Face transformers checkpoints -> zoo text encoders.
+"""Hugging Face transformers BERT and ALBERT checkpoints -> zoo encoders.
 
 BERT (`BertModel`, and the `bert.`-prefixed encoders inside
 `BertForSequenceClassification`, `BertForPreTraining`, ...) and ALBERT
@@ -37,6 +37,7 @@ import re
 
 import numpy as np
 
+from zoo.convert import Converter, register_converter
 from zoo.errors import WeightsError
 
 logger = logging.getLogger("zoo")
@@ -220,42 +221,46 @@ def encoder_config(config):
     return "AlbertEncoder", arguments
 
 
-def build_encoder(config, **overrides):
-    """A randomly initialised zoo encoder for a transformers `config` dict."""
-    from zoo.nlp.encoders import AlbertEncoder, BertEncoder
+def _fill_missing_pooler(state, backbone, path):
+    """transformers' *ForMaskedLM and *ForTokenClassification checkpoints
+    are saved without the pooler: it keeps its (random) values."""
+    if any(k.startswith("pooler/") for k in state):
+        return state
+    logger.info("%s has no pooler weights; the pooler stays random.", path)
+    for variable in backbone.weights:
+        if variable.path.startswith("pooler/"):
+            state[variable.path] = np.asarray(variable)
+    return state
 
-    class_name, arguments = encoder_config(config)
-    cls = BertEncoder if class_name == "BertEncoder" else AlbertEncoder
-    return cls(**{**arguments, **overrides})
+
+class _HuggingFaceEncoder(Converter):
+    """What the BERT and ALBERT converters share."""
+
+    source = "huggingface"
+
+    def convert_config(self, config):
+        """`(None, encoder arguments)` of a transformers config dict."""
+        _, arguments = encoder_config(config)
+        return None, arguments
+
+    def convert_weights(self, weights, backbone):
+        state, skipped = encoder_state(weights)
+        heads = [name for name in skipped if not name.endswith("position_ids")]
+        if heads:
+            logger.info("Skipped %d tensors that are not encoder weights "
+                        "(first: %s).", len(heads), heads[0])
+        return _fill_missing_pooler(state, backbone, backbone.name)
 
 
-def load_huggingface_weights(model, path, include_head=True):
-    """Reads a transformers BERT/ALBERT checkpoint into a zoo encoder.
+@register_converter
+class HuggingFaceBert(_HuggingFaceEncoder):
+    """transformers `BertModel` (and the `bert.`-prefixed task models)."""
 
-    Args:
-        model: a `BertEncoder` / `AlbertEncoder`, or a task model whose
-            `backbone` is one (only the encoder is loaded).
-        path: `.safetensors` (or `.npz`) file.
-        include_head: unused: transformers heads are not converted.
+    family = "bert"
+    architectures = ("bert",)
 
-    Raises:
-        WeightsError: names or shapes that do not fit the encoder.
-    """
-    del include_head
-    from zoo.convert.state_dict import read_state_dict
-    from zoo.weights import assign_state
+    def build_backbone(self, config, **overrides):
+        from zoo.nlp.encoders.bert import BertEncoder
 
-    encoder = getattr(model, "backbone", None) or model
-    state, skipped = encoder_state(read_state_dict(path))
-    skip = ()
-    if not any(k.startswith("pooler/") for k in state):
-        # transformers' *ForMaskedLM and *ForTokenClassification checkpoints
-        # are saved without the pooler.
-        logger.info("%s has no pooler weights; the pooler stays random.",
-                    path)
-        skip = ("pooler/",)
-    heads = [name for name in skipped if not name.endswith("position_ids")]
-    if heads:
-        logger.info("Skipped %d tensors of %s that are not encoder weights "
-                    "(first: %s).", len(heads), path, heads[0])
-    assign_state(encoder, state, skip_prefixes=skip, source=str(path))
+        _, arguments = self.convert_config(config)
+        return BertEncoder(**{**arguments, **overrides})

@@ -1,0 +1,151 @@
+"""Batch norm folding (`zoo.fusion`, `model.fuse()`): same outputs."""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from testing_utils import randomize_batch_norm
+from zoo.fusion import find_foldable_pairs, fuse_batch_norm
+
+
+def _images(n=2, size=32, channels=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, size, size, channels)).astype("float32")
+
+
+def _layers_of(model, kind):
+    return [l for l in model._flatten_layers(include_self=False)
+            if isinstance(l, kind)]
+
+
+def _run(model, images):
+    """Eager call: quicker here than compiling `predict_on_batch`."""
+    return keras.tree.map_structure(keras.ops.convert_to_numpy,
+                                    model(images, training=False))
+
+
+def _randomize(model, seed=0):
+    """Random batch-norm statistics and affine terms, random conv biases."""
+    rng = np.random.default_rng(seed)
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            for variable in layer.weights:
+                low = 0.5 if "variance" in variable.path or \
+                    "gamma" in variable.path else -0.5
+                variable.assign(rng.uniform(low, low + 1.0, variable.shape))
+        elif getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.normal(0.0, 0.2, layer.bias.shape))
+
+
+def _assert_close(actual, expected, tolerance=1e-4):
+    """Within `tolerance` of the output's own scale (absolute at scale 1):
+    float32 rounds differently once the norm is inside the kernel."""
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(actual, expected, rtol=0,
+                               atol=tolerance * scale)
+
+
+NARROW = {"stage_filters": (8, 16, 16, 32), "stem_width": 8}
+
+
+def test_fused_resnet50_matches_unfused_within_1e_4():
+    model = zoo.create_model("resnet50", num_classes=7,
+                             input_shape=(32, 32, 3), **NARROW)
+    images = _images()
+    # Freshly initialised batch norms, then random statistics.
+    _assert_close(_run(model.fuse(), images), _run(model, images))
+    randomize_batch_norm(model, seed=3)
+    _assert_close(_run(model.fuse(), images), _run(model, images))
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"block_variant": "v1"},
+    {"stem_type": "deep", "avg_down": True, "se_ratio": 0.25},
+])
+def test_fused_resnet_variants_match_unfused(kwargs):
+    model = zoo.create_model("resnet18", num_classes=7,
+                             input_shape=(32, 32, 3), **{**NARROW, **kwargs})
+    randomize_batch_norm(model, seed=3)
+    images = _images()
+    _assert_close(_run(model.fuse(), images), _run(model, images))
+
+
+def test_fused_model_has_no_batch_norm_and_biased_convolutions():
+    model = zoo.create_model("resnet18", num_classes=7,
+                             input_shape=(32, 32, 3))
+    convolutions = _layers_of(model, keras.layers.Conv2D)
+    norms = _layers_of(model, keras.layers.BatchNormalization)
+    assert len(norms) == len(convolutions) == 20
+    fused = model.fuse()
+    assert _layers_of(fused, keras.layers.BatchNormalization) == []
+    fused_convolutions = _layers_of(fused, keras.layers.Conv2D)
+    assert len(fused_convolutions) == 20
+    assert all(c.use_bias for c in fused_convolutions)
+    # Each fold keeps the kernel and trades 4 norm vectors for one bias.
+    channels = sum(c.filters for c in convolutions)
+    assert fused.count_params() == model.count_params() - 3 * channels
+    assert fused.name == "resnet18_fused"
+    # Nested models are inlined; the head is shared, not copied.
+    assert not any(isinstance(l, keras.Model) for l in fused.layers)
+    assert fused.get_layer("predictions") is model.get_layer("predictions")
+
+
+def test_backbone_fuse_keeps_the_pyramid_outputs():
+    backbone = zoo.create_model("resnet18", features_only=True,
+                                input_shape=(64, 64, 3), **NARROW)
+    randomize_batch_norm(backbone, seed=1)
+    fused = backbone.fuse()
+    images = _images(size=64)
+    expected = _run(backbone, images)
+    actual = _run(fused, images)
+    assert sorted(actual) == sorted(expected) == ["C2", "C3", "C4", "C5"]
+    for level in expected:
+        _assert_close(actual[level], expected[level])
+
+
+def _folding_model():
+    """Conv1D (with bias) + BN, DepthwiseConv2D + BN with center/scale off,
+    and a convolution whose output has two users (must not fold)."""
+    images = keras.Input((16, 16, 4))
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same",
+                                     use_bias=False)(images)
+    x = keras.layers.BatchNormalization(center=False, scale=False)(x)
+    shared = keras.layers.Conv2D(8, 1, name="shared_conv")(x)
+    y = keras.layers.BatchNormalization(name="unfoldable_bn")(shared)
+    y = keras.layers.Add()([y, shared])
+    sequence = keras.layers.Reshape((16 * 16, 8))(y)
+    z = keras.layers.Conv1D(6, 3, padding="same", use_bias=True)(sequence)
+    z = keras.layers.BatchNormalization()(z)
+    return keras.Model(images, z)
+
+
+def test_depthwise_conv1d_and_bias_fold_but_shared_outputs_do_not():
+    model = _folding_model()
+    _randomize(model, seed=2)
+    assert len(find_foldable_pairs(model)) == 2
+    fused = fuse_batch_norm(model)
+    remaining = _layers_of(fused, keras.layers.BatchNormalization)
+    assert [l.name for l in remaining] == ["unfoldable_bn"]
+    images = _images(size=16, channels=4)
+    _assert_close(_run(fused, images), _run(model, images))
+
+
+def test_batch_norm_over_another_axis_does_not_fold():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3)(inputs)
+    x = keras.layers.BatchNormalization(axis=1)(x)
+    model = keras.Model(inputs, x)
+    assert find_foldable_pairs(model) == {}
+    fused = fuse_batch_norm(model)
+    assert len(_layers_of(fused, keras.layers.BatchNormalization)) == 1
+
+
+def test_fuse_needs_a_functional_model():
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="needs a functional Keras model; "
+                       "got Subclassed"):
+        fuse_batch_norm(Subclassed())
