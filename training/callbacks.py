@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 
 import keras
@@ -40,8 +41,23 @@ def current_learning_rate(optimizer):
     return float(keras.ops.convert_to_numpy(lr))
 
 
+def loss_scale_optimizer(optimizer):
+    """The `LossScaleOptimizer` wrapping the model's optimizer, or None."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return None
+
+
 class StepInfo(keras.callbacks.Callback):
-    """Adds `step`, `steps_per_second` and `learning_rate` to the epoch logs."""
+    """Adds `step`, `steps_per_second` and `learning_rate` to the epoch logs.
+
+    Under a dynamic loss scale (`mixed_float16`) it also adds `loss_scale`
+    and `skipped_steps`: steps whose gradients overflowed were not applied,
+    the optimizer's iteration count (which drives the learning-rate
+    schedule) did not advance, so during warmup the logged rate stays at
+    its step-0 value until the scale has come down. The first skipped steps
+    are said in a log line.
+    """
 
     def __init__(self, loop_steps):
         super().__init__()
@@ -55,9 +71,25 @@ class StepInfo(keras.callbacks.Callback):
         if logs is None:
             return
         elapsed = time.perf_counter() - self._start
-        logs["step"] = (epoch + 1) * self.loop_steps
+        step = (epoch + 1) * self.loop_steps
+        logs["step"] = step
         logs["steps_per_second"] = self.loop_steps / max(elapsed, 1e-9)
         logs["learning_rate"] = current_learning_rate(self.model.optimizer)
+        scaled = loss_scale_optimizer(self.model.optimizer)
+        if scaled is not None:
+            _sync_jax_state(self.model)
+            applied = int(keras.ops.convert_to_numpy(scaled.iterations))
+            skipped = step - applied
+            logs["loss_scale"] = float(
+                keras.ops.convert_to_numpy(scaled.dynamic_scale))
+            logs["skipped_steps"] = skipped
+            if skipped and not getattr(self, "_said_skipped", False):
+                self._said_skipped = True
+                logger.info(
+                    "The dynamic loss scale skipped %d of the first %d steps "
+                    "(their float16 gradients overflowed); the learning-rate "
+                    "schedule counts applied steps only. Scale now %g.",
+                    skipped, step, logs["loss_scale"])
 
 
 class Checkpointer(keras.callbacks.Callback):
@@ -141,6 +173,28 @@ class LossGuard(keras.callbacks.Callback):
         )
 
 
+def write_scalars(writer, step, scalars):
+    """Writes TensorBoard scalars at `step`.
+
+    Args:
+        writer: a `tf.summary` file writer, or a directory to open (and
+            close) one in.
+        step: int, the x axis.
+        scalars: dict tag -> number.
+    """
+    import tensorflow as tf
+
+    own = isinstance(writer, (str, os.PathLike))
+    if own:
+        writer = tf.summary.create_file_writer(str(writer))
+    with writer.as_default(step=int(step)):
+        for tag, value in scalars.items():
+            tf.summary.scalar(tag, float(value))
+    writer.flush()
+    if own:
+        writer.close()
+
+
 class Summaries(keras.callbacks.Callback):
     """TensorBoard scalars under `model_dir/train` and `model_dir/validation`,
     with the global step on the x axis."""
@@ -149,7 +203,6 @@ class Summaries(keras.callbacks.Callback):
         super().__init__()
         import tensorflow as tf
 
-        self._tf = tf
         self.loop_steps = loop_steps
         self.train_writer = tf.summary.create_file_writer(
             os.path.join(model_dir, "train"))
@@ -158,15 +211,13 @@ class Summaries(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         step = (epoch + 1) * self.loop_steps
-        for writer, validation in ((self.train_writer, False),
-                                   (self.val_writer, True)):
-            with writer.as_default(step=step):
-                for name, value in (logs or {}).items():
-                    if name == "step" or name.startswith("val_") != validation:
-                        continue
-                    tag = name[4:] if validation else name
-                    self._tf.summary.scalar(tag, float(value))
-            writer.flush()
+        logs = {k: v for k, v in (logs or {}).items() if k != "step"}
+        write_scalars(self.train_writer, step,
+                      {k: v for k, v in logs.items()
+                       if not k.startswith("val_")})
+        write_scalars(self.val_writer, step,
+                      {k[4:]: v for k, v in logs.items()
+                       if k.startswith("val_")})
 
     def on_train_end(self, logs=None):
         self.train_writer.close()
@@ -226,32 +277,36 @@ class BestExporter(keras.callbacks.Callback):
                     self.metric, value, step, self.export_dir)
 
 
+def uses_ema(model):
+    """Whether the model's optimizer (inside a loss-scale wrapper or not)
+    keeps a moving average of the weights."""
+    optimizer = getattr(model, "optimizer", None)
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    return bool(getattr(optimizer, "use_ema", False)) and bool(
+        getattr(optimizer, "_model_variables_moving_average", None))
+
+
 class ema_weights:
     """Context manager: the optimizer's EMA weights swapped into the model.
 
-    Does nothing when the optimizer keeps no moving average.
+    Keras' `SwapEMAWeights` does the swap, through the hooks it runs around
+    an evaluation; does nothing when the optimizer keeps no average.
     """
 
     def __init__(self, model):
         self.model = model
-        self.saved = None
+        self.swap = None
 
     def __enter__(self):
-        optimizer = self.model.optimizer
-        averages = getattr(optimizer, "_model_variables_moving_average", None)
-        if not getattr(optimizer, "use_ema", False) or not averages:
-            return self
-        variables = self.model.trainable_variables
-        self.saved = [keras.ops.copy(v.value) for v in variables]
-        for variable, average in zip(variables, averages):
-            variable.assign(average)
+        if uses_ema(self.model):
+            self.swap = keras.callbacks.SwapEMAWeights()
+            self.swap.set_model(self.model)
+            self.swap.on_test_begin()
         return self
 
     def __exit__(self, *exc):
-        if self.saved is not None:
-            for variable, value in zip(self.model.trainable_variables,
-                                       self.saved):
-                variable.assign(value)
+        if self.swap is not None:
+            self.swap.on_test_end()
         return False
 
 
@@ -270,3 +325,55 @@ class CorruptImageReport(keras.callbacks.Callback):
         if count > self.reported:
             logger.warning("Skipped %d undecodable images so far.", count)
             self.reported = count
+
+
+def format_value(value):
+    """A log value: ints as ints, floats with four significant figures."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int) or (isinstance(value, float)
+                                  and value.is_integer()
+                                  and abs(value) < 1e15):
+        return str(int(value))
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+class LoopLog(keras.callbacks.Callback):
+    """One log line per loop of training steps, four significant figures.
+
+    `step 20/180: accuracy=0.9531 loss=0.1632 ... corrupt_images=0`. On a
+    terminal, the steps of the loop in progress are shown on one line.
+    """
+
+    def __init__(self, loop_steps, train_steps):
+        super().__init__()
+        self.loop_steps = loop_steps
+        self.train_steps = train_steps
+        self._epoch = 0
+        self._last_progress = 0.0
+        self._tty = sys.stderr.isatty()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self._tty:
+            return
+        now = time.monotonic()
+        if now - self._last_progress < 0.5:
+            return
+        self._last_progress = now
+        step = self._epoch * self.loop_steps + batch + 1
+        sys.stderr.write(f"\rstep {step}/{self.train_steps} ...")
+        sys.stderr.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._tty:
+            sys.stderr.write("\r\033[K")
+        logs = dict(logs or {})
+        step = int(logs.pop("step", (epoch + 1) * self.loop_steps))
+        text = " ".join(f"{k}={format_value(v)}" for k, v in logs.items())
+        logger.info("step %d/%d: %s", step, self.train_steps, text)

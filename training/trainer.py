@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 import warnings
 
@@ -131,7 +130,8 @@ class Trainer:
         with self.distribution.scope():
             model = self.task.build_model()
             optimizer = build_optimizer(
-                self.config.trainer.optimizer_config)
+                self.config.trainer.optimizer_config, model=model,
+                train_steps=self.config.trainer.train_steps)
             optimizer = _wrap_loss_scale(optimizer, runtime, self.policy)
             model.compile(
                 optimizer=optimizer,
@@ -202,7 +202,7 @@ class Trainer:
         train_ds = self._inputs(self.config.task.train_data, start_step)
         val_ds = None
         if evaluate and not self.task.evaluates_itself:
-            val_ds = self._inputs(self.config.task.validation_data)
+            val_ds = self._validation_inputs()
         with _quiet_end_of_data():
             history = model.fit(
                 train_ds,
@@ -210,26 +210,40 @@ class Trainer:
                 initial_epoch=start_step // loop,
                 steps_per_epoch=loop,
                 validation_data=val_ds,
-                validation_steps=(None if t.validation_steps < 0
-                                  else t.validation_steps),
                 validation_freq=max(1, t.validation_interval // loop),
                 callbacks=self._callbacks(loop, start_step, evaluate),
                 shuffle=False,  # the input pipeline shuffles
-                verbose=2 if not sys.stderr.isatty() else 1,
+                verbose=0,  # cb.LoopLog reports, with 4 significant figures
             )
         return {k: v[-1] for k, v in history.history.items()}
+
+    def _validation_inputs(self):
+        """The validation batches every evaluation scores.
+
+        `validation_steps: N > 0` scores the first N batches each time (the
+        Model Garden's reading): the stream is cut to N batches and read
+        from its start at every evaluation, so no evaluation runs out of
+        data and all of them see the same examples; -1 scores all.
+        """
+        dataset = self._inputs(self.config.task.validation_data)
+        steps = self.config.trainer.validation_steps
+        if steps > 0:
+            dataset = dataset.take(steps)
+        return dataset
 
     def _callbacks(self, loop, start_step, evaluate):
         t = self.config.trainer
         chief = self.distribution.is_chief
         result = [cb.StepInfo(loop)]
+        if cb.uses_ema(self.model) and evaluate:
+            # Evaluations inside fit score the average (Keras swaps it in
+            # for the test loop only; checkpoints keep the raw weights).
+            result.append(keras.callbacks.SwapEMAWeights())
         if evaluate and self.task.evaluates_itself:
-            # First, so that every later callback sees the val_ metrics.
+            # Early, so that every later callback sees the val_ metrics.
             result.append(_TaskEvaluation(self, loop))
         if self.counter is not None:
             result.append(cb.CorruptImageReport(self.counter))
-        if getattr(self.model.optimizer, "use_ema", False) and evaluate:
-            result.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
         if t.recovery_max_trials >= 0:
             # 0 trials: a blow-up stops the run; more: restore and go on.
             result.append(cb.LossGuard(
@@ -255,19 +269,17 @@ class Trainer:
                                        t.validation_summary_subdir))
             result.append(keras.callbacks.CSVLogger(
                 os.path.join(self.model_dir, METRICS_CSV), append=True))
+        result.append(cb.LoopLog(loop, t.train_steps))
         return result
 
     def evaluate_model(self):
         """Evaluates the current weights on the validation data."""
-        t = self.config.trainer
         if self.task.evaluates_itself:
             return self._task_evaluation()
-        val_ds = self._inputs(self.config.task.validation_data)
+        val_ds = self._validation_inputs()
         with cb.ema_weights(self.model), _quiet_end_of_data():
-            results = self.model.evaluate(
-                val_ds,
-                steps=None if t.validation_steps < 0 else t.validation_steps,
-                return_dict=True, verbose=0)
+            results = self.model.evaluate(val_ds, return_dict=True,
+                                          verbose=0)
         return {f"val_{k}": float(v) for k, v in results.items()}
 
     def _task_evaluation(self):
@@ -308,15 +320,12 @@ class Trainer:
         path = os.path.join(self.model_dir, "eval_results.jsonl")
         with open(path, "a") as f:
             f.write(json.dumps(results) + "\n")
-        import tensorflow as tf
-
-        writer = tf.summary.create_file_writer(os.path.join(
-            self.model_dir, self.config.trainer.validation_summary_subdir))
-        with writer.as_default(step=int(results["step"])):
-            for name, value in results.items():
-                if name != "step":
-                    tf.summary.scalar(name[4:], value)
-        writer.close()
+        cb.write_scalars(
+            os.path.join(self.model_dir,
+                         self.config.trainer.validation_summary_subdir),
+            int(results["step"]),
+            {name[4:]: value for name, value in results.items()
+             if name.startswith("val_")})
 
     def continuous_eval(self, poll_seconds=2.0):
         """Evaluates every new checkpoint until the last one.

@@ -14,6 +14,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 from training import checkpoints
 
@@ -82,25 +83,24 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def test_tensorflow_refuses_multi_worker_mirrored_naming_the_jax_route():
+    """Keras 3 cannot fit under MultiWorkerMirroredStrategy; the config says
+    so and points at the JAX route (the check needs no TensorFlow run)."""
+    from training.config import ConfigError, RuntimeConfig
+    from training.distribution import _tensorflow_distribution
+
+    runtime = RuntimeConfig(distribution_strategy="multi_worker_mirrored",
+                            worker_hosts="127.0.0.1:1,127.0.0.1:2")
+    with pytest.raises(ConfigError) as error:
+        _tensorflow_distribution("multi_worker_mirrored", runtime)
+    assert "data_parallel" in str(error.value)
+    assert "JAX" in str(error.value)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="multi-process training runs on "
+                    "the JAX backend; TensorFlow's refusal is tested above")
 def test_two_jax_processes_on_localhost_train_together(tmp_path):
-    """On JAX: two processes, gloo collectives, one data-parallel model.
-
-    On TensorFlow, Keras 3 cannot fit under MultiWorkerMirroredStrategy; the
-    config must say so and point at the JAX route.
-    """
-    if BACKEND == "tensorflow":
-        from training.config import ConfigError, RuntimeConfig
-        from training.distribution import build_distribution
-
-        runtime = RuntimeConfig(distribution_strategy="multi_worker_mirrored",
-                                worker_hosts="127.0.0.1:1,127.0.0.1:2")
-        try:
-            build_distribution(runtime)
-        except ConfigError as e:
-            assert "data_parallel" in str(e) and "JAX" in str(e)
-        else:
-            raise AssertionError("multi_worker_mirrored did not refuse")
-        return
+    """On JAX: two processes, gloo collectives, one data-parallel model."""
     hosts = f"127.0.0.1:{_free_port()},127.0.0.1:{_free_port()}"
     model_dir = tmp_path / "run"
     processes = [

@@ -310,6 +310,7 @@ def test_model_garden_pretraining_yaml_is_refused_clearly(tmp_path):
             "task.model.cls_heads: classification heads (next-sentence "
             "prediction) are not supported; set cls_heads: [].")):
         config.override(str(tmp_path / "wiki.yaml"))
+    config = training.get_experiment("bert/pretraining")
     with pytest.raises(ConfigError, match="use_next_sentence_label=true"):
         config.override("task.train_data.use_next_sentence_label=true")
 
@@ -490,6 +491,7 @@ def test_training_stream_resumes_exactly_at_a_step(kind, tmp_path):
     stream = [_flat(b) for b in task.build_inputs(data, seed=5).take(9)]
     resumed = [_flat(b) for b in task.build_inputs(
         data, seed=5, start_step=6).take(3)]
+    assert len(resumed) == len(stream[6:]) > 0
     for ours, theirs in zip(resumed, stream[6:]):
         assert ours.keys() == theirs.keys()
         for key in ours:

@@ -98,6 +98,10 @@ def test_every_optimizer_trains_a_linear_model(kind):
     # LARS scales each step by eeta * |w| / |g|; a larger eeta suits this
     # four-weight problem.
     extra = {"eeta": 0.05} if kind == "lars" else {}
+    if kind == "adamw":
+        # Its Model Garden default clips the global norm to 1.0; Keras clips
+        # one way only, so that is turned off for clipnorm.
+        extra = {"gradient_clip_norm": 0.0}
     config = _config(
         optimizer={"type": kind, kind: {"clipnorm": 10.0, **extra}},
         learning_rate={"type": "constant",
@@ -125,27 +129,81 @@ def test_lars_step_matches_numpy():
     np.testing.assert_allclose(np.asarray(variable), w, rtol=1e-5)
 
 
-def test_ema_gradient_accumulation_and_adamw_exclusions():
+def test_adamw_exclusions_follow_model_garden_patterns_and_accumulation():
+    """`exclude_from_weight_decay: ['LayerNorm', 'layer_norm', 'bias']`, the
+    Model Garden's BERT setting, leaves layer norms and biases undecayed."""
+    model = keras.Sequential([keras.Input((2,)),
+                              keras.layers.Dense(2, name="dense"),
+                              keras.layers.LayerNormalization(name="norm")])
     config = _config(
         optimizer={"type": "adamw",
                    "adamw": {"weight_decay_rate": 0.1,
-                             "exclude_from_weight_decay": ["bias"]}},
+                             "gradient_clip_norm": 0.0,
+                             "exclude_from_weight_decay": [
+                                 "LayerNorm", "layer_norm", "bias"]}},
         learning_rate={"type": "constant", "constant": {"learning_rate": 0.1}},
-        ema={"average_decay": 0.5},
         gradient_accumulation_steps=2)
-    optimizer = build_optimizer(config)
-    assert optimizer.use_ema and optimizer.ema_momentum == 0.5
+    optimizer = build_optimizer(config, model=model)
     assert optimizer.gradient_accumulation_steps == 2
-    kernel = keras.Variable(np.ones((2,), "float32"), name="kernel")
-    bias = keras.Variable(np.ones((2,), "float32"), name="bias")
-    zero = keras.ops.zeros((2,))
+    for variable in model.trainable_variables:
+        variable.assign(np.ones(variable.shape, "float32"))
+    zeros = [keras.ops.zeros(v.shape) for v in model.trainable_variables]
     # One accumulation step: nothing moves yet.
-    optimizer.apply_gradients([(zero, kernel), (zero, bias)])
-    np.testing.assert_array_equal(np.asarray(kernel), [1.0, 1.0])
-    optimizer.apply_gradients([(zero, kernel), (zero, bias)])
-    # Decoupled decay shrinks the kernel (1 - lr * wd), not the bias.
-    np.testing.assert_allclose(np.asarray(kernel), [0.99, 0.99], rtol=1e-6)
-    np.testing.assert_array_equal(np.asarray(bias), [1.0, 1.0])
+    optimizer.apply_gradients(zip(zeros, model.trainable_variables))
+    assert all(np.all(np.asarray(v) == 1.0) for v in model.trainable_variables)
+    optimizer.apply_gradients(zip(zeros, model.trainable_variables))
+    values = {"/".join(v.path.split("/")[-2:]): np.asarray(v)
+              for v in model.trainable_variables}
+    # Decoupled decay shrinks the kernel (1 - lr * wd) and nothing else.
+    np.testing.assert_allclose(values["dense/kernel"], 0.99, rtol=1e-6)
+    for path in ("dense/bias", "norm/gamma", "norm/beta"):
+        np.testing.assert_array_equal(values[path], 1.0)
+
+
+def _numpy_ema(weights, decay, start_step, dynamic):
+    """The Model Garden's EMA (ema_optimizer.py) of a weight sequence: from
+    zeros, decay at step s (1-based) 0 before start_step, else
+    min(decay, (1 + t) / (10 + t)) with t = s - start_step when dynamic."""
+    average = np.zeros_like(weights[0])
+    for step, w in enumerate(weights, start=1):
+        if step < start_step:
+            d = 0.0
+        elif dynamic:
+            t = step - start_step
+            d = min(decay, (1.0 + t) / (10.0 + t))
+        else:
+            d = decay
+        average = average - (1.0 - d) * (average - w)
+    return average
+
+
+@pytest.mark.parametrize("ema", [
+    {"average_decay": 0.9},
+    {"average_decay": 0.5, "dynamic_decay": False},
+    {"average_decay": 0.8, "dynamic_decay": False, "start_step": 3},
+    {"average_decay": 0.999, "start_step": 2},
+], ids=["dynamic", "fixed", "fixed_from_3", "dynamic_from_2"])
+def test_ema_averages_as_the_model_garden_does(ema):
+    config = _config(optimizer={"type": "sgd"},
+                     learning_rate={"type": "constant",
+                                    "constant": {"learning_rate": 0.1}},
+                     ema=ema)
+    optimizer = build_optimizer(config)
+    assert optimizer.use_ema
+    variable = keras.Variable(np.array([1.0, -2.0, 0.5], "float32"),
+                              name="kernel")
+    rng = np.random.default_rng(0)
+    weights = []
+    for _ in range(6):
+        gradient = rng.normal(size=3).astype("float32")
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient),
+                                    variable)])
+        weights.append(np.asarray(variable).copy())
+    expected = _numpy_ema(weights, ema["average_decay"],
+                          ema.get("start_step", 0),
+                          ema.get("dynamic_decay", True))
+    average = np.asarray(optimizer._model_variables_moving_average[0])
+    np.testing.assert_allclose(average, expected, rtol=1e-6, atol=1e-7)
 
 
 def test_missing_choices_are_reported():

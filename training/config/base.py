@@ -21,7 +21,14 @@ Rules, as in the Model Garden's `hyperparams`:
   widen to floats, nothing else is coerced; a mismatch names the path and the
   expected type;
 - a `OneOfConfig` holds several alternatives and a `type` naming the one in
-  use, in the YAML shape `{type: sgd, sgd: {momentum: 0.9}}`.
+  use, in the YAML shape `{type: sgd, sgd: {momentum: 0.9}}`; a
+  `RegisteredOneOfConfig` takes its alternatives from a registry that model
+  families add to (`training.registry.register_backbone`), so a backbone the
+  Model Garden has and zoo lacks is named as such rather than as a typo;
+- cross-field rules (`validate`) run once, on the final config: every file
+  and override is merged first (`override(..., validate=False)`), then
+  `validate_all()` checks the result, so a later override can repair a
+  value an earlier file set. Types are checked as each value is merged.
 """
 
 import copy
@@ -38,6 +45,12 @@ from zoo.errors import ZooError
 
 class ConfigError(ZooError, ValueError):
     """A config key, value or override that is not valid."""
+
+
+def config_field(factory):
+    """A dataclass field whose default is `factory()` (a fresh list, dict or
+    nested config for every instance)."""
+    return dataclasses.field(default_factory=factory)
 
 
 _NONE_TYPE = type(None)
@@ -92,7 +105,7 @@ def _convert(value, tp, path):
         if isinstance(value, tp):
             return copy.deepcopy(value)
         if isinstance(value, dict):
-            return tp.from_dict(value, path=path)
+            return tp.from_dict(value, path=path, validate=False)
         raise ConfigError(
             f"{path}: expected a mapping for {tp.__name__}, got "
             f"{type(value).__name__} {value!r}."
@@ -156,18 +169,22 @@ class Config:
         return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
     @classmethod
-    def from_dict(cls, data, path=""):
+    def from_dict(cls, data, path="", validate=True):
         """Builds the config from a nested dict, strictly.
 
         Args:
             data: dict of field values; nested configs as dicts.
             path: dotted prefix used in error messages.
+            validate: run `validate_all` on the result.
 
         Raises:
-            ConfigError: unknown key, or a value of the wrong type.
+            ConfigError: unknown key, a value of the wrong type, or (with
+                `validate`) a broken cross-field rule.
         """
         config = cls()
         config._update(data or {}, path)
+        if validate:
+            config.validate_all(path)
         return config
 
     def _update(self, data, path):
@@ -195,22 +212,44 @@ class Config:
                 setattr(self, key, nested)
             else:
                 setattr(self, key, _convert(value, types_[key], field_path))
-        self.validate(path)
 
     def validate(self, path=""):
-        """Checks cross-field rules; subclasses raise `ConfigError`."""
+        """Checks this config's own cross-field rules; subclasses raise
+        `ConfigError`. Nested configs are checked by `validate_all`."""
+
+    def validate_all(self, path=""):
+        """Validates every nested config, innermost first, then this one.
+
+        Raises:
+            ConfigError: the first rule broken, naming its dotted key.
+        """
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            field_path = _join(path, field.name)
+            if isinstance(value, Config):
+                value.validate_all(field_path)
+            elif isinstance(value, list):
+                for i, item in enumerate(value):
+                    if isinstance(item, Config):
+                        item.validate_all(f"{field_path}[{i}]")
+        self.validate(path)
+        return self
 
     # --- overrides ----------------------------------------------------------
 
-    def override(self, overrides, path=""):
+    def override(self, overrides, path="", validate=True):
         """Applies overrides in place and returns self.
 
         Args:
             overrides: a dict (nested, or with dotted keys), a
                 `"a.b=1,c.d='x'"` string, a YAML string, or a YAML file path.
+            path: dotted prefix of this config, for messages.
+            validate: run `validate_all` afterwards; pass False while more
+                overrides are to come, and validate the final config once.
 
         Raises:
-            ConfigError: an unknown key, a wrong type, or a malformed string.
+            ConfigError: an unknown key, a wrong type, a malformed string, or
+                (with `validate`) a broken cross-field rule.
         """
         if isinstance(overrides, (str, os.PathLike)):
             overrides = parse_overrides(str(overrides))
@@ -220,6 +259,8 @@ class Config:
                 f"{type(overrides).__name__}."
             )
         self._update(_nest_dotted(overrides), path)
+        if validate:
+            self.validate_all(path)
         return self
 
     # --- (de)serialisation ---------------------------------------------------
@@ -303,6 +344,130 @@ class OneOfConfig(Config):
                 f"{_join(path, 'type')}: {self.type!r} is not one of "
                 f"{names}.{_closest(self.type, names)}"
             )
+
+    def validate_all(self, path=""):
+        """Validates `type` and the selected alternative only."""
+        self.validate(path)
+        selected = self.get()
+        if isinstance(selected, Config):
+            selected.validate_all(_join(path, self.type))
+        return self
+
+
+@dataclasses.dataclass(eq=False)
+class RegisteredOneOfConfig(Config):
+    """A one-of whose alternatives model families register.
+
+    The YAML shape is the Model Garden's (`{type: resnet, resnet: {...}}`);
+    the alternatives are the config classes registered under `kind` in
+    `training.registry` (`@register_backbone("resnet")`), found when first
+    needed. A type the Model Garden has but zoo does not build is refused
+    as such (`backbone 'spinenet' is not built by zoo yet; available:
+    resnet`), a misspelt one with the closest names.
+
+    Subclasses set the class attribute `kind` (`"backbone"`, `"encoder"`,
+    `"decoder"`, ...) and the default `type`.
+    """
+
+    kind: typing.ClassVar[str] = ""
+    type: typing.Optional[str] = None
+
+    def __post_init__(self):
+        self._alternatives = {}
+
+    def _registered(self):
+        from training.registry import registered_configs
+
+        return registered_configs(self.kind)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        registered = self._registered()
+        if name in registered:
+            return self._alternatives.setdefault(name, registered[name]())
+        raise AttributeError(
+            f"{type(self).__name__} has no alternative {name!r}")
+
+    def get(self):
+        """The selected alternative's config, or None when `type` is None."""
+        if self.type is None:
+            return None
+        self._check_type("type")
+        return getattr(self, self.type)
+
+    def _refusal(self, name, path):
+        from training.config.model_garden import unsupported_message
+
+        registered = sorted(self._registered())
+        message = unsupported_message(self.kind, name, registered)
+        if message is None:
+            message = (f"{name!r} is not a {self.kind} type."
+                       f"{_closest(name, registered)} Available: "
+                       f"{', '.join(registered)}.")
+        return ConfigError(f"{path}: {message}")
+
+    def _check_type(self, path):
+        if self.type is not None and self.type not in self._registered():
+            raise self._refusal(self.type, path)
+
+    def _update(self, data, path):
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"{path or 'config'}: expected a mapping, got "
+                f"{type(data).__name__} {data!r}."
+            )
+        registered = self._registered()
+        for key, value in data.items():
+            field_path = _join(path, key)
+            if key == "type":
+                self.type = _convert(value, typing.Optional[str], field_path)
+                continue
+            if key not in registered:
+                raise self._refusal(str(key), field_path)
+            current = getattr(self, key)
+            if isinstance(value, dict):
+                current._update(value, field_path)
+            else:
+                self._alternatives[key] = _convert(value, registered[key],
+                                                   field_path)
+
+    def validate(self, path=""):
+        self._check_type(_join(path, "type"))
+
+    def validate_all(self, path=""):
+        """Validates `type` and the selected alternative only."""
+        self.validate(path)
+        selected = self.get()
+        if selected is not None:
+            selected.validate_all(_join(path, self.type))
+        return self
+
+    def _effective(self):
+        """The alternatives worth writing: the selected one, and any other
+        that differs from its defaults."""
+        result = {}
+        for name, config in sorted(self._alternatives.items()):
+            if name == self.type or config != type(config)():
+                result[name] = config
+        if self.type is not None and self.type not in result and (
+                self.type in self._registered()):
+            result[self.type] = self.get()
+        return result
+
+    def as_dict(self):
+        result = {"type": self.type}
+        for name, config in self._effective().items():
+            result[name] = config.as_dict()
+        return result
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.as_dict() == other.as_dict()
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.as_dict()!r})"
 
 
 def load_yaml_file(path):

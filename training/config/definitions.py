@@ -8,12 +8,9 @@ documented as such rather than rejected.
 import dataclasses
 from typing import List, Optional, Union
 
-from training.config.base import Config, ConfigError
+from training.config.base import Config, ConfigError, config_field
 from training.config.optimization import OptimizationConfig
 
-
-def _field(factory):
-    return dataclasses.field(default_factory=factory)
 
 
 @dataclasses.dataclass
@@ -42,6 +39,9 @@ class DataConfig(Config):
         skip_corrupt: skip (and count) undecodable images instead of failing.
         num_examples: examples for `"synthetic"` data; a cap for others
             (-1: all).
+
+    The Model Garden's tf.data service, TFDS-decoding and trainer-id fields
+    are accepted at their defaults only.
     """
 
     input_path: Union[str, List[str]] = ""
@@ -63,6 +63,23 @@ class DataConfig(Config):
     dtype: str = "float32"
     skip_corrupt: bool = True
     num_examples: int = -1
+    enable_tf_data_service: bool = False
+    tf_data_service_address: Optional[str] = None
+    tf_data_service_job_name: Optional[str] = None
+    tfds_as_supervised: bool = False
+    tfds_skip_decoding_feature: str = ""
+    enable_shared_tf_data_service_between_parallel_trainers: bool = False
+    apply_tf_data_service_before_batching: bool = False
+    trainer_id: Optional[str] = None
+    ram_budget: Optional[int] = None
+    autotune_algorithm: Optional[str] = None
+
+    def validate(self, path=""):
+        if self.enable_tf_data_service or (
+                self.enable_shared_tf_data_service_between_parallel_trainers):
+            raise ConfigError(
+                f"{path}.enable_tf_data_service is not supported; the input "
+                "pipeline runs in the training process.")
 
 
 @dataclasses.dataclass
@@ -92,10 +109,13 @@ class RuntimeConfig(Config):
             data parallelism without accelerators); 0 leaves it whole.
         deterministic_ops: make TensorFlow kernels deterministic (slower);
             JAX on CPU is deterministic already.
+
+    `distribution_strategy` defaults to `"mirrored"`, as in the Model
+    Garden (over the local GPUs, else the CPU).
     """
 
     # YAML reads a bare `off` as False, so a bool is accepted and normalised.
-    distribution_strategy: Union[str, bool] = "off"
+    distribution_strategy: Union[str, bool, None] = "mirrored"
     enable_xla: bool = False
     gpu_thread_mode: Optional[str] = None
     dataset_num_private_threads: Optional[int] = None
@@ -115,9 +135,14 @@ class RuntimeConfig(Config):
     mesh_shape: Optional[List[int]] = None
     num_cpu_devices: int = 0
     deterministic_ops: bool = False
+    tpu_enable_xla_dynamic_padder: Optional[bool] = None
+    num_cores_per_replica: int = 1
+    default_shard_dim: int = -1
+    use_tpu_mp_strategy: bool = False
 
     def validate(self, path=""):
-        if self.distribution_strategy is False:
+        if self.distribution_strategy is False or (
+                self.distribution_strategy is None):
             self.distribution_strategy = "off"
         elif self.distribution_strategy is True:
             raise ConfigError(
@@ -146,7 +171,7 @@ class TrainerConfig(Config):
     Metrics are reported every `steps_per_loop` steps.
     """
 
-    optimizer_config: OptimizationConfig = _field(OptimizationConfig)
+    optimizer_config: OptimizationConfig = config_field(OptimizationConfig)
     train_tf_while_loop: bool = True
     train_tf_function: bool = True
     eval_tf_function: bool = True
@@ -195,12 +220,14 @@ class TaskConfig(Config):
     `"backbone"`.
     """
 
-    init_checkpoint: str = ""
+    init_checkpoint: Optional[str] = ""
     init_checkpoint_modules: str = "all"
     model: Optional[Config] = None
-    train_data: DataConfig = _field(DataConfig)
-    validation_data: DataConfig = _field(DataConfig)
+    train_data: DataConfig = config_field(DataConfig)
+    validation_data: DataConfig = config_field(DataConfig)
     name: Optional[str] = None
+    differential_privacy_config: Optional[dict] = None
+    allow_image_summary: bool = False
 
     def validate(self, path=""):
         if self.init_checkpoint_modules not in ("all", "backbone"):
@@ -221,9 +248,9 @@ class ExperimentConfig(Config):
     `params.yaml`.
     """
 
-    task: TaskConfig = _field(TaskConfig)
-    trainer: TrainerConfig = _field(TrainerConfig)
-    runtime: RuntimeConfig = _field(RuntimeConfig)
+    task: TaskConfig = config_field(TaskConfig)
+    trainer: TrainerConfig = config_field(TrainerConfig)
+    runtime: RuntimeConfig = config_field(RuntimeConfig)
     experiment: str = ""
 
     @classmethod

@@ -122,6 +122,9 @@ def build_image_dataset(
     randaug=None,
     mixup_alpha=0.0,
     cutmix_alpha=0.0,
+    mix_prob=1.0,
+    switch_prob=0.5,
+    mix_label_smoothing=0.0,
     seed=0,
     start_step=0,
     num_shards=1,
@@ -142,8 +145,10 @@ def build_image_dataset(
         center_crop_fraction: evaluation center crop (0.875 = 224 of 256).
         resize_method: `tf.image.resize` method.
         randaug: dict of `keras.layers.RandAugment` arguments, or None.
-        mixup_alpha, cutmix_alpha: > 0 enables `keras.layers.MixUp` /
-            `keras.layers.CutMix` on training batches.
+        mixup_alpha, cutmix_alpha: > 0 enables MixUp / CutMix on training
+            batches (`training.data.augment`).
+        mix_prob, switch_prob, mix_label_smoothing: the Model Garden's
+            `mixup_and_cutmix` `prob`, `switch_prob`, `label_smoothing`.
         seed: seed of shuffling and augmentation.
         start_step: training batches already consumed (resumption).
         num_shards, shard_index: this process's share of the input.
@@ -274,14 +279,17 @@ def build_image_dataset(
     if randaug and is_training:
         import keras
 
+        # float32, whatever the global dtype policy (mixed_float16 would
+        # make the layer compute and return float16): the pipeline casts
+        # once, at the end, to `data_config.dtype`.
         rand_augment = keras.layers.RandAugment(value_range=(0, 255),
-                                                seed=data_seed, **randaug)
+                                                seed=data_seed,
+                                                dtype="float32", **randaug)
         dataset = dataset.map(lambda image, label: (rand_augment(image),
                                                     label))
 
     def normalize(image, label):
-        image = (image - mean_t) / stddev_t
-        image = tf.cast(image, data_config.dtype)
+        image = (tf.cast(image, tf.float32) - mean_t) / stddev_t
         if one_hot:
             label = tf.one_hot(label, num_classes, dtype=tf.float32)
         return image, label
@@ -292,27 +300,25 @@ def build_image_dataset(
         data_config.drop_remainder or is_training))
     if is_training and (mixup_alpha > 0 or cutmix_alpha > 0):
         dataset = _mix(dataset, mixup_alpha, cutmix_alpha, data_seed,
-                       one_hot)
+                       one_hot, prob=mix_prob, switch_prob=switch_prob,
+                       label_smoothing=mix_label_smoothing)
+    # Everything above computes in float32; one cast, at the end, to the
+    # dtype the data config names (float16 / bfloat16 for mixed precision).
+    dataset = dataset.map(
+        lambda image, label: (tf.cast(image, data_config.dtype), label))
     return readers.finish_pipeline(dataset, data_config)
 
 
-def _mix(dataset, mixup_alpha, cutmix_alpha, seed, one_hot):
-    import keras
+def _mix(dataset, mixup_alpha, cutmix_alpha, seed, one_hot, prob=1.0,
+         switch_prob=0.5, label_smoothing=0.0):
+    """MixUp / CutMix of training batches (`training.data.augment`)."""
+    from training.data.augment import mix_batches
 
     if not one_hot:
         raise ConfigError(
             "MixUp and CutMix make soft labels: set task.losses.one_hot: true."
         )
-    layers = []
-    if mixup_alpha > 0:
-        layers.append(keras.layers.MixUp(alpha=mixup_alpha, seed=seed))
-    if cutmix_alpha > 0:
-        layers.append(keras.layers.CutMix(factor=cutmix_alpha, seed=seed))
-
-    def apply(images, labels):
-        data = {"images": images, "labels": labels}
-        for layer in layers:
-            data = layer(data)
-        return data["images"], data["labels"]
-
-    return dataset.map(apply)
+    return mix_batches(dataset, mixup_alpha=mixup_alpha,
+                       cutmix_alpha=cutmix_alpha, seed=seed, prob=prob,
+                       switch_prob=switch_prob,
+                       label_smoothing=label_smoothing)

@@ -41,16 +41,23 @@ def input_paths(data_config):
 
 
 def infer_file_type(data_config):
-    """The reader to use: `file_type` when set, else guessed from the paths."""
-    if data_config.file_type:
-        if data_config.file_type not in FILE_TYPES:
-            raise ConfigError(
-                f"file_type {data_config.file_type!r} is not one of "
-                f"{list(FILE_TYPES)}."
-            )
-        return data_config.file_type
+    """The reader to use.
+
+    `tfds_name` set: TFDS. Otherwise `file_type`, except that an
+    `input_path` naming one existing directory is read as an image folder
+    when `file_type` is empty or the Model Garden's default `tfrecord`
+    (TFRecords are always given as file patterns). Empty `file_type`:
+    `tfrecord`.
+    """
+    file_type = data_config.file_type
+    if file_type and file_type not in FILE_TYPES:
+        raise ConfigError(
+            f"file_type {file_type!r} is not one of {list(FILE_TYPES)}."
+        )
     if data_config.tfds_name:
         return "tfds"
+    if file_type not in ("", "tfrecord"):
+        return file_type
     paths = input_paths(data_config)
     if not paths:
         raise ConfigError(

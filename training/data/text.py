@@ -231,7 +231,7 @@ class SentenceExamples:
 
 
 def _tsv_row_lines(path, skip_header):
-    """Line numbers of the rows `zoo.nlp.data.read_tsv` keeps, in order.
+    """Line numbers of the rows `training.data.tsv.read_tsv` keeps, in order.
 
     The same reading as `read_tsv` (tab-separated, no quoting, blank rows
     skipped), so the n-th example it returns sits on the n-th line here.
@@ -259,7 +259,7 @@ def read_sentence_examples(data_config, *, num_classes, where):
         ConfigError: no input, or label names that do not match
             `num_classes`.
     """
-    from zoo.nlp.data import read_tsv
+    from training.data.tsv import read_tsv
 
     regression = num_classes == 1
     label_names = data_config.label_names
@@ -572,7 +572,7 @@ def mask_tokens(token_ids, padding_mask, seed, *, vocabulary_size,
     chosen token becomes `[MASK]` with probability `mask_token_rate`, a
     random id in `[0, vocabulary_size)` with `random_token_rate`, and stays
     itself otherwise (Devlin et al. 2018, section 3.1: 80/10/10). The same
-    rule as `zoo.nlp.data.MaskedLMMasker`, but every draw comes from
+    rule as BERT's `create_pretraining_data.py`, but every draw comes from
     `seed`, so a batch's masks depend only on its seed.
 
     Args:

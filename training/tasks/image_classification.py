@@ -1,16 +1,27 @@
 """Image classification: config, task and the registered experiments.
 
-Config field names follow the Model Garden's
-`official/vision/configs/image_classification.py`, so its YAML files (e.g.
-`imagenet_resnet50_gpu.yaml`) parse unchanged.
+Config classes, field names and defaults follow the Model Garden's
+`official/vision/configs/image_classification.py` (`DataConfig`,
+`ImageClassificationModel`, `Losses`, `Evaluation`,
+`ImageClassificationTask`, here `ImageClassificationConfig`), so its YAML
+files (e.g. `imagenet_resnet50_gpu.yaml`) parse unchanged; the experiments
+`image_classification` and `resnet_imagenet` carry its factories' values.
+The backbone is whichever `task.model.backbone` selects
+(`training/models/backbones/`).
 """
 
 import dataclasses
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import keras
 
-from training.config.base import Config, ConfigError, OneOfConfig
+from training.config.base import Config, ConfigError, config_field
+from training.config.common import (
+    Augmentation,
+    MixupAndCutmix,
+    NormActivation,
+    RandomErasing,
+)
 from training.config.definitions import (
     DataConfig,
     ExperimentConfig,
@@ -18,19 +29,20 @@ from training.config.definitions import (
     TaskConfig,
     TrainerConfig,
 )
+from training.models import BackboneConfig
 from training.registry import register_experiment, register_task
 from training.tasks.base import Task, l2_regularize_kernels
 
 
-def _field(factory):
-    return dataclasses.field(default_factory=factory)
-
 
 @dataclasses.dataclass
 class ImageDataConfig(DataConfig):
-    """`DataConfig` plus the image augmentation settings.
+    """The Model Garden's image classification `DataConfig`.
 
     Attributes:
+        file_type: `"tfrecord"` (default; an `input_path` naming one
+            directory of class folders is read as an image folder),
+            `"folder"`, `"tfds"`, `"synthetic"` or `"digits"`.
         aug_rand_hflip: random horizontal flips while training.
         aug_crop: random resized crops while training (else plain resize).
         crop_area_range: area fraction range of the random crops.
@@ -39,24 +51,38 @@ class ImageDataConfig(DataConfig):
         aug_type: None, or `{type: randaug, randaug: {...}}` (RandAugment).
         mixup_and_cutmix: MixUp / CutMix alphas (0 disables).
         is_multilabel, decode_jpeg_only, image_field_key, label_field_key,
-        three_augment, color_jitter, random_erasing: accepted for Model
-        Garden compatibility; non-default values are an error.
+        three_augment, color_jitter, random_erasing, weights, decoder,
+        aug_policy, randaug_magnitude, repeated_augment: accepted for Model
+        Garden compatibility; values other than the defaults are refused
+        where zoo does not implement them.
     """
 
-    aug_rand_hflip: bool = True
-    aug_crop: bool = True
-    crop_area_range: List[float] = _field(lambda: [0.08, 1.0])
-    center_crop_fraction: float = 0.875
-    tf_resize_method: str = "bilinear"
-    aug_type: Optional["Augmentation"] = None
-    mixup_and_cutmix: Optional["MixupAndCutmix"] = None
+    input_path: Union[str, List[str]] = ""
+    weights: Optional[dict] = None
+    global_batch_size: int = 0
+    is_training: bool = True
+    dtype: str = "float32"
+    shuffle_buffer_size: int = 10000
+    cycle_length: int = 10
     is_multilabel: bool = False
-    decode_jpeg_only: bool = True
-    image_field_key: str = "image/encoded"
-    label_field_key: str = "image/class/label"
+    aug_rand_hflip: bool = True
+    aug_crop: Optional[bool] = True
+    crop_area_range: Optional[List[float]] = config_field(lambda: [0.08, 1.0])
+    aug_type: Optional[Augmentation] = None
     three_augment: bool = False
     color_jitter: float = 0.0
-    random_erasing: Optional[dict] = None
+    random_erasing: Optional[RandomErasing] = None
+    file_type: str = "tfrecord"
+    image_field_key: str = "image/encoded"
+    label_field_key: str = "image/class/label"
+    decode_jpeg_only: bool = True
+    mixup_and_cutmix: Optional[MixupAndCutmix] = None
+    decoder: Optional[dict] = None
+    aug_policy: Optional[str] = None
+    randaug_magnitude: Optional[int] = 10
+    center_crop_fraction: Optional[float] = 0.875
+    tf_resize_method: str = "bilinear"
+    repeated_augment: Optional[int] = None
 
     def validate(self, path=""):
         unsupported = {
@@ -66,123 +92,72 @@ class ImageDataConfig(DataConfig):
             "random_erasing": (self.random_erasing, None),
             "image_field_key": (self.image_field_key, "image/encoded"),
             "label_field_key": (self.label_field_key, "image/class/label"),
+            "weights": (self.weights, None),
+            "aug_policy": (self.aug_policy, None),
+            "repeated_augment": (self.repeated_augment, None),
         }
         for name, (value, default) in unsupported.items():
             if value != default:
                 raise ConfigError(
                     f"{path}.{name}={value!r} is not supported yet (only "
-                    f"{default!r})."
-                )
-
-
-@dataclasses.dataclass
-class RandAugmentConfig(Config):
-    """`keras.layers.RandAugment` settings (`magnitude` on the 0-10 scale)."""
-
-    num_layers: int = 2
-    magnitude: float = 10.0
-
-
-@dataclasses.dataclass
-class Augmentation(OneOfConfig):
-    """Extra training augmentation."""
-
-    type: Optional[str] = None
-    randaug: RandAugmentConfig = _field(RandAugmentConfig)
-
-
-@dataclasses.dataclass
-class MixupAndCutmix(Config):
-    """MixUp and CutMix strengths (0 disables either)."""
-
-    mixup_alpha: float = 0.8
-    cutmix_alpha: float = 1.0
-    prob: float = 1.0
-    switch_prob: float = 0.5
-    label_smoothing: float = 0.1
-
-
-@dataclasses.dataclass
-class ResNetConfig(Config):
-    """The Model Garden's ResNet backbone settings, mapped onto zoo's ResNet.
-
-    `model_id` picks the depth (18, 34, 50, 101, 152); `stem_type` `"v0"` is
-    the 7x7 stem and `"v1"` the deep stem; `resnetd_shortcut` the
-    average-pool shortcut; `depth_multiplier` scales every width;
-    `block_variant` `"v1.5"` (stride in the 3x3, the Model Garden's) or `"v1"`.
-    """
-
-    model_id: int = 50
-    depth_multiplier: float = 1.0
-    stem_type: str = "v0"
-    se_ratio: float = 0.0
-    stochastic_depth_drop_rate: float = 0.0
-    resnetd_shortcut: bool = False
-    replace_stem_max_pool: bool = False
-    bn_trainable: bool = True
-    scale_stem: bool = True
-    block_variant: str = "v1.5"
-
-    def validate(self, path=""):
-        if self.model_id not in (18, 34, 50, 101, 152):
+                    f"{default!r}).")
+        if self.crop_area_range is not None and len(
+                self.crop_area_range) != 2:
             raise ConfigError(
-                f"{path}.model_id={self.model_id} is not one of "
-                "[18, 34, 50, 101, 152]."
-            )
-        if self.stem_type not in ("v0", "v1"):
+                f"{path}.crop_area_range must be [min, max], got "
+                f"{self.crop_area_range}.")
+        if self.aug_type is not None and self.aug_type.type == "autoaug":
             raise ConfigError(
-                f"{path}.stem_type={self.stem_type!r} is not 'v0' or 'v1'.")
-        if self.replace_stem_max_pool:
+                f"{path}.aug_type.type='autoaug' is not supported yet; use "
+                "randaug.")
+        if self.aug_type is not None and self.aug_type.type == "randaug":
+            r = self.aug_type.randaug
+            fixed = {"cutout_const": (r.cutout_const, 40.0),
+                     "translate_const": (r.translate_const, 10.0),
+                     "magnitude_std": (r.magnitude_std, 0.0),
+                     "prob_to_apply": (r.prob_to_apply, None),
+                     "exclude_ops": (r.exclude_ops, [])}
+            for name, (value, default) in fixed.items():
+                if value != default:
+                    raise ConfigError(
+                        f"{path}.aug_type.randaug.{name}={value!r} is not "
+                        f"supported yet (Keras' RandAugment; only "
+                        f"{default!r}).")
+        decoder = self.decoder or {}
+        if decoder.get("type", "simple_decoder") != "simple_decoder":
             raise ConfigError(
-                f"{path}.replace_stem_max_pool is not supported yet.")
-
-
-@dataclasses.dataclass
-class BackboneConfig(OneOfConfig):
-    """Which backbone."""
-
-    type: Optional[str] = "resnet"
-    resnet: ResNetConfig = _field(ResNetConfig)
-
-
-@dataclasses.dataclass
-class NormActivation(Config):
-    """Batch-norm settings (Keras momentum convention) and the activation."""
-
-    activation: str = "relu"
-    use_sync_bn: bool = False
-    norm_momentum: float = 0.99
-    norm_epsilon: float = 0.001
+                f"{path}.decoder.type={decoder.get('type')!r} is not "
+                "supported yet (only 'simple_decoder').")
 
 
 @dataclasses.dataclass
 class ImageClassificationModel(Config):
     """The classifier: backbone, head, input size and normalisation.
 
-    `mean` / `stddev` are per-channel statistics on the 0-255 scale (the
-    Model Garden's MEAN_RGB / STDDEV_RGB by default), applied in the input
-    pipeline and attached to exported presets.
+    `mean` / `stddev` (zoo's) are per-channel statistics on the 0-255 scale
+    (the Model Garden's MEAN_RGB / STDDEV_RGB by default), applied in the
+    input pipeline and attached to exported presets.
     """
 
     num_classes: int = 0
-    input_size: List[int] = _field(lambda: [224, 224, 3])
-    backbone: BackboneConfig = _field(BackboneConfig)
+    input_size: List[int] = config_field(list)
+    backbone: BackboneConfig = config_field(lambda: BackboneConfig(type="resnet"))
     dropout_rate: float = 0.0
-    norm_activation: NormActivation = _field(NormActivation)
+    norm_activation: NormActivation = config_field(
+        lambda: NormActivation(use_sync_bn=False))
     add_head_batch_norm: bool = False
     kernel_initializer: str = "random_uniform"
     output_softmax: bool = False
-    mean: List[float] = _field(lambda: [0.485 * 255, 0.456 * 255,
+    mean: List[float] = config_field(lambda: [0.485 * 255, 0.456 * 255,
                                         0.406 * 255])
-    stddev: List[float] = _field(lambda: [0.229 * 255, 0.224 * 255,
+    stddev: List[float] = config_field(lambda: [0.229 * 255, 0.224 * 255,
                                           0.225 * 255])
 
     def validate(self, path=""):
-        if len(self.input_size) != 3:
+        if self.input_size and len(self.input_size) != 3:
             raise ConfigError(
                 f"{path}.input_size must be [height, width, channels], got "
-                f"{self.input_size}."
-            )
+                f"{self.input_size}.")
         if self.add_head_batch_norm:
             raise ConfigError(
                 f"{path}.add_head_batch_norm is not supported yet.")
@@ -205,27 +180,41 @@ class Evaluation(Config):
     """Evaluation metrics: top-1 and top-`top_k` accuracy."""
 
     top_k: int = 5
+    precision_and_recall_thresholds: Optional[List[float]] = None
+    report_per_class_precision_and_recall: bool = False
+
+    def validate(self, path=""):
+        if self.precision_and_recall_thresholds or (
+                self.report_per_class_precision_and_recall):
+            raise ConfigError(
+                f"{path}: precision and recall metrics are not supported "
+                "yet.")
 
 
 @dataclasses.dataclass
-class ImageClassificationTask(TaskConfig):
-    """The image classification task config."""
+class ImageClassificationConfig(TaskConfig):
+    """The image classification task config (the Model Garden's
+    `ImageClassificationTask`)."""
 
-    model: ImageClassificationModel = _field(ImageClassificationModel)
-    train_data: ImageDataConfig = _field(
+    model: ImageClassificationModel = config_field(ImageClassificationModel)
+    train_data: ImageDataConfig = config_field(
         lambda: ImageDataConfig(is_training=True))
-    validation_data: ImageDataConfig = _field(
+    validation_data: ImageDataConfig = config_field(
         lambda: ImageDataConfig(is_training=False))
-    losses: Losses = _field(Losses)
-    evaluation: Evaluation = _field(Evaluation)
-    train_input_partition_dims: Optional[List[int]] = None
-    eval_input_partition_dims: Optional[List[int]] = None
-    model_output_keys: Optional[List[str]] = None
+    losses: Losses = config_field(Losses)
+    evaluation: Evaluation = config_field(Evaluation)
+    train_input_partition_dims: Optional[List[int]] = config_field(list)
+    eval_input_partition_dims: Optional[List[int]] = config_field(list)
+    init_checkpoint: Optional[str] = None
+    init_checkpoint_modules: str = "all"
+    model_output_keys: Optional[List[int]] = config_field(list)
+    freeze_backbone: bool = False
 
 
-@register_task(ImageClassificationTask)
-class ImageClassificationTaskRunner(Task):
-    """Builds a zoo ResNet classifier, its data pipelines, loss and metrics."""
+@register_task(ImageClassificationConfig)
+class ImageClassificationTask(Task):
+    """Builds a zoo image classifier on the configured backbone, its data
+    pipelines, loss and metrics."""
 
     counts_corrupt_images = True
 
@@ -235,45 +224,35 @@ class ImageClassificationTaskRunner(Task):
         return bool(losses.one_hot or losses.label_smoothing or mix)
 
     def build_model(self):
-        import zoo
-
         m = self.params.model
         if m.num_classes <= 0:
             raise ConfigError(
                 "task.model.num_classes must be positive, got "
                 f"{m.num_classes}.")
-        if m.backbone.type != "resnet":
+        if not m.input_size:
             raise ConfigError(
-                f"task.model.backbone.type={m.backbone.type!r}: only 'resnet'"
-                " is available.")
-        r = m.backbone.resnet
-        norm = m.norm_activation
-        scale = r.depth_multiplier
-        model = zoo.create_model(
-            f"resnet{r.model_id}",
-            num_classes=m.num_classes,
-            input_shape=tuple(m.input_size),
-            dropout=m.dropout_rate,
-            activation="softmax" if m.output_softmax else None,
-            # Logits in float32 under mixed precision, for the loss and the
-            # metrics.
-            head_dtype="float32",
-            block_variant=r.block_variant,
-            stem_type="deep" if r.stem_type == "v1" else "basic",
-            stem_width=max(8, int((32 if r.stem_type == "v1" else 64)
-                                  * scale)),
-            stage_filters=tuple(max(8, int(f * scale))
-                                for f in (64, 128, 256, 512)),
-            avg_down=r.resnetd_shortcut,
-            se_ratio=r.se_ratio,
-            drop_path_rate=r.stochastic_depth_drop_rate,
-            bn_epsilon=norm.norm_epsilon,
-            bn_momentum=norm.norm_momentum,
-        )
-        if not r.bn_trainable:
-            for layer in model.backbone.layers:
-                if isinstance(layer, keras.layers.BatchNormalization):
-                    layer.trainable = False
+                "task.model.input_size is not set; give [height, width, "
+                "channels], e.g. [224, 224, 3].")
+        backbone = m.backbone.get()
+        if backbone is None:
+            raise ConfigError("task.model.backbone.type is not set.")
+        try:
+            model = backbone.build(
+                norm_activation=m.norm_activation,
+                task="image_classifier",
+                num_classes=m.num_classes,
+                input_shape=tuple(m.input_size),
+                dropout=m.dropout_rate,
+                activation="softmax" if m.output_softmax else None,
+                # Logits in float32 under mixed precision, for the loss and
+                # the metrics.
+                head_dtype="float32",
+            )
+        except (TypeError, ValueError) as e:
+            raise ConfigError(
+                f"task.model.backbone.{m.backbone.type}: {e}") from None
+        if self.params.freeze_backbone:
+            model.backbone.trainable = False
         l2_regularize_kernels(model, self.params.losses.l2_weight_decay)
         return model
 
@@ -297,13 +276,18 @@ class ImageClassificationTaskRunner(Task):
             mean=tuple(m.mean),
             stddev=tuple(m.stddev),
             aug_rand_hflip=data_config.aug_rand_hflip,
-            aug_crop=data_config.aug_crop,
-            crop_area_range=tuple(data_config.crop_area_range),
-            center_crop_fraction=data_config.center_crop_fraction,
+            aug_crop=bool(data_config.aug_crop),
+            crop_area_range=tuple(data_config.crop_area_range
+                                  or (0.08, 1.0)),
+            center_crop_fraction=(data_config.center_crop_fraction
+                                  or 1.0),
             resize_method=data_config.tf_resize_method,
             randaug=randaug,
             mixup_alpha=mix.mixup_alpha if mix else 0.0,
             cutmix_alpha=mix.cutmix_alpha if mix else 0.0,
+            mix_prob=mix.prob if mix else 1.0,
+            switch_prob=mix.switch_prob if mix else 0.5,
+            mix_label_smoothing=mix.label_smoothing if mix else 0.0,
             seed=seed,
             start_step=start_step,
             num_shards=num_shards,
@@ -343,7 +327,7 @@ class ImageClassificationTaskRunner(Task):
         v = self.params.validation_data
         return zoo.ImagePreprocessor(
             image_size=tuple(m.input_size[:2]),
-            crop_pct=v.center_crop_fraction,
+            crop_pct=v.center_crop_fraction or 1.0,
             interpolation=v.tf_resize_method,
             scale=1.0,
             mean=tuple(m.mean),
@@ -353,12 +337,20 @@ class ImageClassificationTaskRunner(Task):
 
 # --- registered experiments --------------------------------------------------
 
+IMAGENET_TRAIN_EXAMPLES = 1281167
+IMAGENET_VAL_EXAMPLES = 50000
+IMAGENET_INPUT_PATH_BASE = "imagenet-2012-tfrecord"
+
 
 @register_experiment("image_classification")
 def image_classification():
-    """A bare image classification experiment: fill in model and data."""
+    """A bare image classification experiment: fill in model and data.
+
+    The Model Garden's `image_classification` factory: every class default
+    (`official/vision/configs/image_classification.py`).
+    """
     return ExperimentConfig(
-        task=ImageClassificationTask(),
+        task=ImageClassificationConfig(),
         trainer=TrainerConfig(),
         runtime=RuntimeConfig(),
     )
@@ -366,36 +358,46 @@ def image_classification():
 
 @register_experiment("resnet_imagenet")
 def resnet_imagenet():
-    """ResNet-50 on ImageNet TFRecords, the Model Garden's GPU recipe.
+    """ResNet-50 on ImageNet TFRecords: the Model Garden's `resnet_imagenet`.
 
-    90 epochs at batch 2048 (56,160 steps), SGD momentum 0.9, stepwise
-    learning rate 0.8 -> 0.0008 with 5 epochs of linear warmup, label
-    smoothing 0.1, L2 1e-4 (`imagenet_resnet50_gpu.yaml`).
+    Its values, from `official/vision/configs/image_classification.py`:
+    batch 4096 (312 steps an epoch), 90 epochs (28,080 steps), SGD momentum
+    0.9, stepwise learning rate 1.6 -> 0.0016 at epochs 30/60/80 with 5
+    epochs of linear warmup, L2 1e-4, batch norm momentum 0.9 and epsilon
+    1e-5, XLA on, 1001 classes at 224x224. The GPU recipe
+    `imagenet_resnet50_gpu.yaml` overrides batch, steps, schedule, label
+    smoothing and float16 on top of it.
     """
-    steps_per_epoch = 1281167 // 2048
+    train_batch_size = eval_batch_size = 4096
+    steps_per_epoch = IMAGENET_TRAIN_EXAMPLES // train_batch_size
     config = ExperimentConfig(
-        task=ImageClassificationTask(
-            model=ImageClassificationModel(num_classes=1001),
-            losses=Losses(l2_weight_decay=1e-4, one_hot=True,
-                          label_smoothing=0.1),
-            train_data=ImageDataConfig(is_training=True,
-                                       global_batch_size=2048),
-            validation_data=ImageDataConfig(is_training=False,
-                                            global_batch_size=2048,
-                                            drop_remainder=False),
+        runtime=RuntimeConfig(enable_xla=True),
+        task=ImageClassificationConfig(
+            model=ImageClassificationModel(
+                num_classes=1001,
+                input_size=[224, 224, 3],
+                norm_activation=NormActivation(
+                    norm_momentum=0.9, norm_epsilon=1e-5,
+                    use_sync_bn=False)),
+            losses=Losses(l2_weight_decay=1e-4),
+            train_data=ImageDataConfig(
+                input_path=f"{IMAGENET_INPUT_PATH_BASE}/train*",
+                is_training=True, global_batch_size=train_batch_size),
+            validation_data=ImageDataConfig(
+                input_path=f"{IMAGENET_INPUT_PATH_BASE}/valid*",
+                is_training=False, global_batch_size=eval_batch_size),
         ),
         trainer=TrainerConfig(
-            train_steps=90 * steps_per_epoch,
-            validation_steps=50000 // 2048,
-            validation_interval=steps_per_epoch,
             steps_per_loop=steps_per_epoch,
             summary_interval=steps_per_epoch,
             checkpoint_interval=steps_per_epoch,
-            best_checkpoint_export_subdir="best_ckpt",
-            best_checkpoint_eval_metric="accuracy",
+            train_steps=90 * steps_per_epoch,
+            validation_steps=IMAGENET_VAL_EXAMPLES // eval_batch_size,
+            validation_interval=steps_per_epoch,
         ),
-        runtime=RuntimeConfig(distribution_strategy="mirrored"),
     )
+    config.task.model.backbone.resnet.model_id = 50
+    scale = train_batch_size / 256
     config.override({
         "trainer.optimizer_config": {
             "optimizer": {"type": "sgd", "sgd": {"momentum": 0.9}},
@@ -404,11 +406,13 @@ def resnet_imagenet():
                 "stepwise": {
                     "boundaries": [30 * steps_per_epoch, 60 * steps_per_epoch,
                                    80 * steps_per_epoch],
-                    "values": [0.8, 0.08, 0.008, 0.0008],
+                    "values": [0.1 * scale, 0.01 * scale, 0.001 * scale,
+                               0.0001 * scale],
                 },
             },
             "warmup": {"type": "linear",
-                       "linear": {"warmup_steps": 5 * steps_per_epoch}},
+                       "linear": {"warmup_steps": 5 * steps_per_epoch,
+                                  "warmup_learning_rate": 0}},
         }
     })
     return config
@@ -421,19 +425,17 @@ def resnet_digits():
     Digits upsampled to 16x16, 180 steps of batch 64 (about 8 epochs of the
     1,437 training digits), SGD with Nesterov momentum, a cosine schedule
     with linear warmup and L2 5e-4; reaches 98-99% top-1 on the 360
-    held-out digits in about 20 s on two CPU cores.
+    held-out digits in about 20 s on two CPU cores. Zoo's own experiment
+    (the embedded default of `make demo`).
     """
     config = ExperimentConfig(
-        task=ImageClassificationTask(
+        task=ImageClassificationConfig(
             model=ImageClassificationModel(
                 num_classes=10,
                 input_size=[16, 16, 1],
-                backbone=BackboneConfig(
-                    type="resnet",
-                    resnet=ResNetConfig(model_id=18, depth_multiplier=0.25),
-                ),
                 norm_activation=NormActivation(norm_momentum=0.9,
-                                               norm_epsilon=1e-5),
+                                               norm_epsilon=1e-5,
+                                               use_sync_bn=False),
                 mean=[0.0],
                 stddev=[255.0],
             ),
@@ -461,6 +463,8 @@ def resnet_digits():
         runtime=RuntimeConfig(distribution_strategy="off", seed=0),
     )
     config.override({
+        "task.model.backbone.resnet": {"model_id": 18,
+                                       "depth_multiplier": 0.25},
         "trainer.optimizer_config": {
             "optimizer": {"type": "sgd",
                           "sgd": {"momentum": 0.9, "nesterov": True}},

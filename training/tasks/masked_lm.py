@@ -20,8 +20,8 @@ go without loss.
 import dataclasses
 from typing import List, Optional, Union
 
-from training.config.base import Config, ConfigError
-from training.config.definitions import TaskConfig
+from training.config.base import Config, ConfigError, config_field
+from training.config.definitions import RuntimeConfig, TaskConfig
 from training.data import text as text_data
 from training.registry import register_experiment, register_task
 from training.tasks.nlp_common import (
@@ -35,9 +35,6 @@ from training.tasks.nlp_common import (
     require_default,
 )
 
-
-def _field(factory):
-    return dataclasses.field(default_factory=factory)
 
 
 @dataclasses.dataclass
@@ -97,8 +94,8 @@ class PretrainerModel(Config):
     (`zoo.nlp.MaskedLM` takes them from it); `cls_heads` must be empty.
     """
 
-    encoder: EncoderConfig = _field(EncoderConfig)
-    cls_heads: List[dict] = _field(list)
+    encoder: EncoderConfig = config_field(EncoderConfig)
+    cls_heads: List[dict] = config_field(list)
     mlm_activation: str = "gelu"
     mlm_initializer_range: float = 0.02
     mlm_output_weights_use_proj: bool = False
@@ -117,11 +114,11 @@ class MaskedLMConfig(TaskConfig):
 
     init_checkpoint: str = ""
     init_checkpoint_modules: str = "backbone"
-    model: PretrainerModel = _field(PretrainerModel)
+    model: PretrainerModel = config_field(PretrainerModel)
     scale_loss: bool = False
-    train_data: PretrainTextDataConfig = _field(
+    train_data: PretrainTextDataConfig = config_field(
         lambda: PretrainTextDataConfig(is_training=True))
-    validation_data: PretrainTextDataConfig = _field(
+    validation_data: PretrainTextDataConfig = config_field(
         lambda: PretrainTextDataConfig(is_training=False,
                                        drop_remainder=False))
 
@@ -182,24 +179,20 @@ class MaskedLMTask(TextTask):
 
 @register_experiment("bert/pretraining")
 def bert_pretraining():
-    """BERT-base masked-LM pretraining on raw text, the Model Garden's
-    `bert/pretraining` optimizer and schedule.
+    """BERT masked-LM pretraining: the Model Garden's `bert/pretraining`
+    (`official/nlp/configs/pretraining_experiments.py`).
 
-    AdamW (weight decay 0.01), learning rate 1e-4 decaying linearly to 0 over
-    1,000,000 steps after 10,000 warmup steps, batch 512 of 512 tokens with
-    76 predictions each (`wiki_books_pretrain.yaml`); evaluation on 64
-    batches every 1,000 steps, checkpoints every 20,000. Set the data
-    paths and the vocabulary.
+    XLA on; AdamW (weight decay 0.01, global norm clipped to 1.0),
+    learning rate 1e-4 decaying linearly to 0 over 1,000,000 steps after a
+    polynomial warmup (10,000 steps in `wiki_books_pretrain.yaml`); batch
+    512 of 512 tokens with 76 predictions each. Unlike the Model Garden's,
+    without next-sentence prediction (see the module docstring). Set the
+    data paths and the vocabulary.
     """
-    steps = 1_000_000
     return bert_experiment(
-        MaskedLMConfig(),
-        learning_rate=1e-4, warmup_steps=10000,
-        best_metric="masked_lm_accuracy",
-        train_steps=steps,
-        steps_per_loop=1000,
-        summary_interval=1000,
-        checkpoint_interval=20000,
-        validation_interval=1000,
-        validation_steps=64,
-    )
+        MaskedLMConfig(
+            train_data=PretrainTextDataConfig(),
+            validation_data=PretrainTextDataConfig(is_training=False)),
+        learning_rate=1e-4,
+        runtime=RuntimeConfig(enable_xla=True),
+        train_steps=1_000_000)

@@ -24,12 +24,11 @@ else from the preset encoder.
 """
 
 import dataclasses
-from typing import Optional
 
 import keras
 import numpy as np
 
-from training.config.base import Config, ConfigError, OneOfConfig
+from training.config.base import ConfigError
 from training.config.definitions import (
     DataConfig,
     ExperimentConfig,
@@ -37,115 +36,14 @@ from training.config.definitions import (
     TrainerConfig,
 )
 from training.data.text import IGNORE_LABEL, check_overflow_mode
+from training.models import EncoderConfig
 from training.tasks.base import Task
 
-
-def _field(factory):
-    return dataclasses.field(default_factory=factory)
+__all__ = ["EncoderConfig", "TextDataConfig", "TextTask", "build_encoder"]
 
 
-# --- encoder configs ----------------------------------------------------------
 
-
-@dataclasses.dataclass
-class BertEncoderConfig(Config):
-    """The Model Garden's `BertEncoderConfig`, built as a `zoo.BertEncoder`.
-
-    `embedding_size`, `output_range`, `return_all_encoder_outputs`,
-    `return_attention_scores` and `norm_first` are accepted with their
-    default values only (zoo's BERT has none of these variations).
-    """
-
-    vocab_size: int = 30522
-    hidden_size: int = 768
-    num_layers: int = 12
-    num_attention_heads: int = 12
-    hidden_activation: str = "gelu"
-    intermediate_size: int = 3072
-    dropout_rate: float = 0.1
-    attention_dropout_rate: float = 0.1
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    initializer_range: float = 0.02
-    embedding_size: Optional[int] = None
-    output_range: Optional[int] = None
-    return_all_encoder_outputs: bool = False
-    return_attention_scores: bool = False
-    norm_first: bool = False
-
-    def validate(self, path=""):
-        defaults = {"output_range": None, "return_all_encoder_outputs": False,
-                    "return_attention_scores": False, "norm_first": False}
-        for name, default in defaults.items():
-            if getattr(self, name) != default:
-                raise ConfigError(
-                    f"{path}.{name}={getattr(self, name)!r} is not supported "
-                    f"(only {default!r}).")
-        if self.embedding_size not in (None, self.hidden_size):
-            raise ConfigError(
-                f"{path}.embedding_size={self.embedding_size} differs from "
-                f"hidden_size={self.hidden_size}: a factorised embedding is "
-                "ALBERT's (use type: albert).")
-
-
-@dataclasses.dataclass
-class AlbertEncoderConfig(Config):
-    """The Model Garden's `AlbertEncoderConfig`, built as a
-    `zoo.AlbertEncoder`."""
-
-    vocab_size: int = 30000
-    embedding_width: int = 128
-    hidden_size: int = 768
-    num_layers: int = 12
-    num_attention_heads: int = 12
-    hidden_activation: str = "gelu"
-    intermediate_size: int = 3072
-    dropout_rate: float = 0.0
-    attention_dropout_rate: float = 0.0
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    initializer_range: float = 0.02
-
-
-@dataclasses.dataclass
-class RegisteredEncoderConfig(Config):
-    """A text encoder registered in the zoo (`zoo.list_models("bert*")`),
-    random weights: `name` and constructor `arguments`."""
-
-    name: str = ""
-    arguments: dict = _field(dict)
-
-
-@dataclasses.dataclass
-class PresetEncoderConfig(Config):
-    """A preset's encoder (`zoo.from_preset(handle)`): its architecture, its
-    weights (unless `load_weights: false`) and its tokenizer. `arguments`
-    override constructor arguments (e.g. `dropout`)."""
-
-    handle: str = ""
-    load_weights: bool = True
-    arguments: dict = _field(dict)
-
-
-@dataclasses.dataclass
-class EncoderConfig(OneOfConfig):
-    """Which encoder: `bert`, `albert`, `registered` or `preset`."""
-
-    type: Optional[str] = "bert"
-    bert: BertEncoderConfig = _field(BertEncoderConfig)
-    albert: AlbertEncoderConfig = _field(AlbertEncoderConfig)
-    registered: RegisteredEncoderConfig = _field(RegisteredEncoderConfig)
-    preset: PresetEncoderConfig = _field(PresetEncoderConfig)
-
-
-def _checked_activation(name, path):
-    from zoo.layers.transformer import ACTIVATIONS
-
-    if name not in ACTIVATIONS:
-        raise ConfigError(
-            f"{path}.hidden_activation={name!r} is not one of "
-            f"{sorted(ACTIVATIONS)}.")
-    return name
+# --- the encoder ------------------------------------------------------------
 
 
 def build_encoder(config, path="task.model.encoder"):
@@ -159,54 +57,13 @@ def build_encoder(config, path="task.model.encoder"):
         ConfigError: no type, an unknown name, or a model that is not a text
             encoder.
     """
-    import zoo
     from zoo.nlp.encoders.base import TextEncoder
 
-    kind = config.type
-    c = config.get()
-    if c is None:
-        raise ConfigError(f"{path}.type is not set; choose bert, albert, "
-                          "registered or preset.")
-    preprocessor = None
-    where = f"{path}.{kind}"
-    if kind == "bert":
-        encoder = zoo.BertEncoder(
-            vocabulary_size=c.vocab_size, hidden_size=c.hidden_size,
-            num_layers=c.num_layers, num_heads=c.num_attention_heads,
-            intermediate_size=c.intermediate_size,
-            activation=_checked_activation(c.hidden_activation, where),
-            dropout=c.dropout_rate, attention_dropout=c.attention_dropout_rate,
-            max_sequence_length=c.max_position_embeddings,
-            type_vocabulary_size=c.type_vocab_size,
-            initializer_range=c.initializer_range)
-    elif kind == "albert":
-        encoder = zoo.AlbertEncoder(
-            vocabulary_size=c.vocab_size, embedding_size=c.embedding_width,
-            hidden_size=c.hidden_size, num_layers=c.num_layers,
-            num_heads=c.num_attention_heads,
-            intermediate_size=c.intermediate_size,
-            activation=_checked_activation(c.hidden_activation, where),
-            dropout=c.dropout_rate, attention_dropout=c.attention_dropout_rate,
-            max_sequence_length=c.max_position_embeddings,
-            type_vocabulary_size=c.type_vocab_size,
-            initializer_range=c.initializer_range)
-    elif kind == "registered":
-        if not c.name:
-            raise ConfigError(f"{where}.name is empty; name a registered "
-                              "text encoder, e.g. bert_tiny_uncased.")
-        try:
-            encoder = zoo.create_model(c.name, **c.arguments)
-        except TypeError as e:
-            raise ConfigError(f"{where}.arguments: {e}") from None
-    else:
-        if not c.handle:
-            raise ConfigError(f"{where}.handle is empty; name a preset, e.g."
-                              " all_minilm_l6_v2.")
-        encoder = zoo.from_preset(c.handle, load_weights=c.load_weights,
-                                  **c.arguments)
-        if getattr(encoder, "backbone", None) is not None:
-            encoder = encoder.backbone
-        preprocessor = getattr(encoder, "preprocessor", None)
+    selected = config.get()
+    if selected is None:
+        raise ConfigError(f"{path}.type is not set; choose one of "
+                          f"{sorted(config._registered())}.")
+    encoder, preprocessor = selected.build_encoder(f"{path}.{config.type}")
     if not isinstance(encoder, TextEncoder):
         raise ConfigError(
             f"{path}: {type(encoder).__name__} is not a text encoder "
@@ -471,52 +328,41 @@ class TextTask(Task):
         return where, batch, data_seed
 
 
-#: The optimizer of the Model Garden's BERT fine-tuning and pretraining
-#: experiments (`official/nlp/configs/finetuning_experiments.py`): AdamW with
-#: weight decay 0.01, linear decay to 0 after a linear (power 1) warmup. Keras
-#: matches `exclude_from_weight_decay` against variable names, where layer
-#: norms hold `gamma` and `beta`: those and biases are not decayed.
-def bert_optimizer(initial_learning_rate, decay_steps, warmup_steps):
-    """The `trainer.optimizer_config` override of the BERT experiments."""
+def bert_optimizer(initial_learning_rate):
+    """The optimizer of the Model Garden's BERT experiments.
+
+    As `official/nlp/configs/finetuning_experiments.py` and
+    `pretraining_experiments.py` write it: AdamW with weight decay 0.01
+    except on layer norms and biases (`['LayerNorm', 'layer_norm',
+    'bias']`, matched as the Model Garden names its variables) and the
+    global gradient norm clipped to 1.0 (its AdamW default); polynomial
+    (linear) decay to 0 over `decay_steps` after a polynomial warmup, both
+    left unset (`None`) for the experiment's YAML file (`decay_steps`
+    falls back to `trainer.train_steps`).
+    """
     return {
         "optimizer": {"type": "adamw", "adamw": {
             "weight_decay_rate": 0.01,
-            "exclude_from_weight_decay": ["gamma", "beta", "bias"]}},
+            "exclude_from_weight_decay": ["LayerNorm", "layer_norm",
+                                          "bias"]}},
         "learning_rate": {"type": "polynomial", "polynomial": {
             "initial_learning_rate": initial_learning_rate,
-            "decay_steps": decay_steps,
-            "end_learning_rate": 0.0,
-            "power": 1.0}},
-        "warmup": {"type": "polynomial", "polynomial": {
-            "power": 1.0, "warmup_steps": warmup_steps}},
+            "end_learning_rate": 0.0}},
+        "warmup": {"type": "polynomial"},
     }
 
 
-def bert_experiment(task, *, learning_rate, warmup_steps, best_metric,
-                    **trainer):
-    """The experiment config of a BERT recipe.
+def bert_experiment(task, *, learning_rate, runtime=None, **trainer):
+    """The experiment config of a Model Garden BERT factory.
 
     Args:
         task: the task config.
-        learning_rate: peak learning rate of the Model Garden's BERT
-            optimizer (AdamW, weight decay 0.01 except on norms and biases;
-            linear warmup over `warmup_steps`, then linear decay to 0 at
-            `train_steps`).
-        warmup_steps: warmup length in steps.
-        best_metric: validation metric (higher is better) that selects the
-            model exported to `best_ckpt`.
-        **trainer: `TrainerConfig` fields; `train_steps` is required.
+        learning_rate: the initial learning rate of `bert_optimizer`.
+        runtime: `RuntimeConfig`; the defaults when None.
+        **trainer: `TrainerConfig` fields the factory sets.
     """
-    config = ExperimentConfig(
-        task=task,
-        trainer=TrainerConfig(
-            best_checkpoint_export_subdir="best_ckpt",
-            best_checkpoint_eval_metric=best_metric,
-            best_checkpoint_metric_comp="higher",
-            **trainer),
-        runtime=RuntimeConfig(),
-    )
-    config.override({"trainer.optimizer_config": bert_optimizer(
-        learning_rate, decay_steps=trainer["train_steps"],
-        warmup_steps=warmup_steps)})
+    config = ExperimentConfig(task=task, trainer=TrainerConfig(**trainer),
+                              runtime=runtime or RuntimeConfig())
+    config.override({"trainer.optimizer_config":
+                     bert_optimizer(learning_rate)})
     return config

@@ -30,7 +30,7 @@ from typing import List, Optional, Union
 import keras
 import numpy as np
 
-from training.config.base import Config, ConfigError
+from training.config.base import Config, ConfigError, config_field
 from training.config.definitions import TaskConfig
 from training.data import text as text_data
 from training.registry import register_experiment, register_task
@@ -48,9 +48,6 @@ from training.tasks.nlp_common import (
 METRIC_TYPES = ("accuracy", "f1", "matthews_corrcoef",
                 "pearson_spearman_corr")
 
-
-def _field(factory):
-    return dataclasses.field(default_factory=factory)
 
 
 @dataclasses.dataclass
@@ -74,7 +71,7 @@ class SentencePredictionDataConfig(TextDataConfig):
     global_batch_size: int = 32
     is_training: Optional[bool] = True
     seq_length: int = 128
-    text_fields: Optional[List[Union[str, int]]] = _field(
+    text_fields: Optional[List[Union[str, int]]] = config_field(
         lambda: ["sentence"])
     label_field: Union[str, int] = "label"
     label_names: Optional[List[str]] = None
@@ -97,25 +94,19 @@ class SentencePredictionDataConfig(TextDataConfig):
 
 @dataclasses.dataclass
 class SentencePredictionModel(Config):
-    """The classifier: an encoder, dropout and a dense layer on the pooled
-    output (`zoo.nlp.TextClassifier`).
+    """The classifier: an encoder, dropout and a dense layer
+    (`zoo.nlp.TextClassifier`).
 
-    `use_encoder_pooler`: zoo's classifier reads the encoder's pooled output
-    (BERT's original head); the Model Garden's alternative, a new pooler in
-    the head, is not available, so only `true` is accepted.
+    `use_encoder_pooler` (the Model Garden's, default false): false pools
+    the first token in the head with a new tanh layer, as the Model
+    Garden's `ClassificationHead`; true reads the encoder's pooled output
+    (BERT's original head).
     """
 
     num_classes: int = 0
-    use_encoder_pooler: bool = True
+    use_encoder_pooler: bool = False
     head_dropout: float = 0.1
-    encoder: EncoderConfig = _field(EncoderConfig)
-
-    def validate(self, path=""):
-        if not self.use_encoder_pooler:
-            raise ConfigError(
-                f"{path}.use_encoder_pooler=false is not supported: the "
-                "classifier reads the encoder's pooled output; set it to "
-                "true.")
+    encoder: EncoderConfig = config_field(EncoderConfig)
 
 
 @dataclasses.dataclass
@@ -131,10 +122,10 @@ class SentencePredictionConfig(TaskConfig):
     init_cls_pooler: bool = False
     hub_module_url: str = ""
     metric_type: str = "accuracy"
-    model: SentencePredictionModel = _field(SentencePredictionModel)
-    train_data: SentencePredictionDataConfig = _field(
+    model: SentencePredictionModel = config_field(SentencePredictionModel)
+    train_data: SentencePredictionDataConfig = config_field(
         lambda: SentencePredictionDataConfig(is_training=True))
-    validation_data: SentencePredictionDataConfig = _field(
+    validation_data: SentencePredictionDataConfig = config_field(
         lambda: SentencePredictionDataConfig(is_training=False,
                                              drop_remainder=False))
 
@@ -190,9 +181,11 @@ class SentencePredictionTask(TextTask):
         import zoo
 
         self._check()
+        model = self.params.model
         return zoo.TextClassifier(self.build_encoder(),
-                                  num_classes=self.params.model.num_classes,
-                                  dropout=self.params.model.head_dropout,
+                                  num_classes=model.num_classes,
+                                  dropout=model.head_dropout,
+                                  use_encoder_pooler=model.use_encoder_pooler,
                                   dtype="float32")
 
     def examples(self, data_config):
@@ -274,24 +267,18 @@ class SentencePredictionTask(TextTask):
 
 @register_experiment("bert/sentence_prediction")
 def bert_sentence_prediction():
-    """BERT-base fine-tuning on a GLUE task, sized for SST-2.
+    """BERT fine-tuning on a GLUE-style task: the Model Garden's
+    `bert/sentence_prediction` (`official/nlp/configs/
+    finetuning_experiments.py`).
 
-    The Model Garden's `bert/sentence_prediction` optimizer (AdamW, weight
-    decay 0.01, learning rate 3e-5 decaying linearly to 0 after a 10%
-    linear warmup); about 3 epochs of SST-2's 67,349 sentences at batch 32
-    (6,000 steps), evaluation and best-model export on `cls_accuracy` every
-    1,000 steps. Set the data paths, and `init_checkpoint` or a preset
-    encoder.
+    AdamW (weight decay 0.01, global norm clipped to 1.0), learning rate
+    3e-5 decaying linearly to 0 after a polynomial warmup; the step counts,
+    `num_classes` and data come from the experiment's YAML file
+    (`glue_mnli_matched.yaml`: 36,813 steps, 3,681 of warmup).
     """
-    steps = 6000
     return bert_experiment(
-        SentencePredictionConfig(model=SentencePredictionModel(num_classes=2)),
-        learning_rate=3e-5, warmup_steps=steps // 10,
-        best_metric="cls_accuracy",
-        train_steps=steps,
-        steps_per_loop=1000,
-        summary_interval=1000,
-        checkpoint_interval=1000,
-        validation_interval=1000,
-        validation_steps=-1,
-    )
+        SentencePredictionConfig(
+            train_data=SentencePredictionDataConfig(),
+            validation_data=SentencePredictionDataConfig(
+                is_training=False, drop_remainder=False)),
+        learning_rate=3e-5)

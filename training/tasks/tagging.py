@@ -26,7 +26,7 @@ from typing import List, Optional, Union
 
 import numpy as np
 
-from training.config.base import Config, ConfigError
+from training.config.base import Config, ConfigError, config_field
 from training.config.definitions import TaskConfig
 from training.data import text as text_data
 from training.registry import register_experiment, register_task
@@ -44,9 +44,6 @@ from training.tasks.nlp_common import (
 )
 
 
-def _field(factory):
-    return dataclasses.field(default_factory=factory)
-
 
 @dataclasses.dataclass
 class TaggingDataConfig(TextDataConfig):
@@ -60,7 +57,7 @@ class TaggingDataConfig(TextDataConfig):
     """
 
     input_path: Union[str, List[str]] = ""
-    global_batch_size: int = 32
+    global_batch_size: int = 0
     is_training: Optional[bool] = True
     seq_length: int = 128
     tag_column: int = -1
@@ -77,8 +74,9 @@ class TaggingDataConfig(TextDataConfig):
 class TaggingModel(Config):
     """The token classifier: encoder, dropout and a dense layer per token."""
 
-    encoder: EncoderConfig = _field(EncoderConfig)
+    encoder: EncoderConfig = config_field(EncoderConfig)
     head_dropout: float = 0.1
+    head_initializer_range: float = 0.02
 
 
 @dataclasses.dataclass
@@ -91,11 +89,11 @@ class TaggingConfig(TaskConfig):
     init_checkpoint: str = ""
     init_checkpoint_modules: str = "backbone"
     hub_module_url: str = ""
-    model: TaggingModel = _field(TaggingModel)
+    model: TaggingModel = config_field(TaggingModel)
     class_names: Optional[List[str]] = None
-    train_data: TaggingDataConfig = _field(
+    train_data: TaggingDataConfig = config_field(
         lambda: TaggingDataConfig(is_training=True))
-    validation_data: TaggingDataConfig = _field(
+    validation_data: TaggingDataConfig = config_field(
         lambda: TaggingDataConfig(is_training=False, drop_remainder=False))
 
     def validate(self, path=""):
@@ -200,6 +198,8 @@ class TaggingTask(TextTask):
         return zoo.TokenClassifier(self.build_encoder(),
                                    num_classes=len(self._class_names()),
                                    dropout=self.params.model.head_dropout,
+                                   initializer_range=(
+                                       self.params.model.head_initializer_range),
                                    dtype="float32")
 
     def features(self, data_config):
@@ -261,23 +261,16 @@ class TaggingTask(TextTask):
 
 @register_experiment("bert/tagging")
 def bert_tagging():
-    """BERT-base tagging, sized for CoNLL-2003 named entities.
+    """BERT token tagging: the Model Garden's `bert/tagging`
+    (`official/nlp/configs/finetuning_experiments.py`).
 
-    The Model Garden's `bert/tagging` optimizer (AdamW, weight decay 0.01,
-    learning rate 8e-5 decaying linearly to 0 after a 10% linear warmup);
-    about 3 epochs of CoNLL-2003's 14,041 training sentences at batch 32
-    (1,300 steps), evaluation and best-model export on entity `f1` every 260
-    steps. Set `class_names`, the data paths and the vocabulary.
+    AdamW (weight decay 0.01, global norm clipped to 1.0), learning rate
+    8e-5 decaying linearly to 0 after a polynomial warmup; step counts,
+    `class_names` and data come from the experiment's YAML file.
     """
-    steps = 1300
     return bert_experiment(
-        TaggingConfig(),
-        learning_rate=8e-5, warmup_steps=steps // 10,
-        best_metric="f1",
-        train_steps=steps,
-        steps_per_loop=260,
-        summary_interval=260,
-        checkpoint_interval=260,
-        validation_interval=260,
-        validation_steps=-1,
-    )
+        TaggingConfig(
+            train_data=TaggingDataConfig(),
+            validation_data=TaggingDataConfig(is_training=False,
+                                              drop_remainder=False)),
+        learning_rate=8e-5)

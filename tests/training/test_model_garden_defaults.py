@@ -1,0 +1,356 @@
+"""Every experiment registered under a Model Garden name has that
+factory's values, field by field.
+
+The expected values are the Model Garden's (tensorflow/models, read at the
+commits named in tests/data/model_garden/README.md):
+
+- `official/core/config_definitions.py`: DataConfig, RuntimeConfig,
+  TrainerConfig defaults;
+- `official/vision/configs/image_classification.py` (and `common.py`,
+  `backbones.py`): the image classification classes and the factories
+  `image_classification` and `resnet_imagenet`;
+- `official/modeling/optimization/configs/*.py`: optimizer, schedule and
+  warmup defaults;
+- `official/nlp/configs/finetuning_experiments.py`,
+  `pretraining_experiments.py`, `official/nlp/tasks/*.py`,
+  `official/nlp/data/*.py`, `official/nlp/configs/encoders.py`: the BERT
+  factories and their classes.
+
+Where zoo differs on purpose, the difference is listed in DEVIATIONS with
+its reason and asserted too, so that neither side changes unnoticed.
+"""
+
+import pytest
+
+import training
+
+RUNTIME = {
+    "runtime.distribution_strategy": "mirrored",
+    "runtime.enable_xla": False,
+    "runtime.gpu_thread_mode": None,
+    "runtime.dataset_num_private_threads": None,
+    "runtime.per_gpu_thread_count": 0,
+    "runtime.tpu": None,
+    "runtime.num_gpus": 0,
+    "runtime.worker_hosts": None,
+    "runtime.task_index": -1,
+    "runtime.all_reduce_alg": None,
+    "runtime.num_packs": 1,
+    "runtime.mixed_precision_dtype": None,
+    "runtime.loss_scale": None,
+    "runtime.run_eagerly": False,
+    "runtime.batchnorm_spatial_persistent": False,
+    "runtime.tpu_enable_xla_dynamic_padder": None,
+    "runtime.num_cores_per_replica": 1,
+    "runtime.default_shard_dim": -1,
+    "runtime.use_tpu_mp_strategy": False,
+}
+
+TRAINER = {
+    "trainer.train_tf_while_loop": True,
+    "trainer.train_tf_function": True,
+    "trainer.eval_tf_function": True,
+    "trainer.eval_tf_while_loop": False,
+    "trainer.allow_tpu_summary": False,
+    "trainer.steps_per_loop": 1000,
+    "trainer.summary_interval": 1000,
+    "trainer.checkpoint_interval": 1000,
+    "trainer.max_to_keep": 5,
+    "trainer.continuous_eval_timeout": 3600,
+    "trainer.train_steps": 0,
+    "trainer.validation_steps": -1,
+    "trainer.validation_interval": 1000,
+    "trainer.best_checkpoint_export_subdir": "",
+    "trainer.best_checkpoint_eval_metric": "",
+    "trainer.best_checkpoint_metric_comp": "higher",
+    "trainer.loss_upper_bound": 1e6,
+    "trainer.recovery_begin_steps": 0,
+    "trainer.recovery_max_trials": 0,
+    "trainer.validation_summary_subdir": "validation",
+    "trainer.preemption_on_demand_checkpoint": True,
+    "trainer.optimizer_config.ema": None,
+}
+
+
+def _data(prefix, **values):
+    """The base DataConfig defaults under `prefix`, updated by `values`."""
+    base = {
+        "input_path": "", "tfds_name": "", "tfds_split": "",
+        "global_batch_size": 0, "is_training": None, "drop_remainder": True,
+        "shuffle_buffer_size": 100, "cache": False, "cycle_length": None,
+        "block_length": 1, "deterministic": None, "sharding": True,
+        "enable_tf_data_service": False, "tf_data_service_address": None,
+        "tf_data_service_job_name": None, "tfds_data_dir": "",
+        "tfds_as_supervised": False, "tfds_skip_decoding_feature": "",
+        "enable_shared_tf_data_service_between_parallel_trainers": False,
+        "apply_tf_data_service_before_batching": False, "trainer_id": None,
+        "seed": None, "prefetch_buffer_size": None, "ram_budget": None,
+        "autotune_algorithm": None,
+    }
+    base.update(values)
+    return {f"{prefix}.{k}": v for k, v in base.items()}
+
+
+def _image_data(prefix, **values):
+    image = dict(
+        weights=None, is_training=True, dtype="float32",
+        shuffle_buffer_size=10000, cycle_length=10, is_multilabel=False,
+        aug_rand_hflip=True, aug_crop=True, crop_area_range=[0.08, 1.0],
+        aug_type=None, three_augment=False, color_jitter=0.0,
+        random_erasing=None, file_type="tfrecord",
+        image_field_key="image/encoded", label_field_key="image/class/label",
+        decode_jpeg_only=True, mixup_and_cutmix=None, aug_policy=None,
+        randaug_magnitude=10, center_crop_fraction=0.875,
+        tf_resize_method="bilinear", repeated_augment=None)
+    image.update(values)
+    return _data(prefix, **image)
+
+
+IMAGE_CLASSIFICATION = {
+    **RUNTIME, **TRAINER,
+    "task.model.num_classes": 0,
+    "task.model.input_size": [],
+    "task.model.backbone.type": "resnet",
+    "task.model.backbone.resnet.model_id": 50,
+    "task.model.backbone.resnet.depth_multiplier": 1.0,
+    "task.model.backbone.resnet.stem_type": "v0",
+    "task.model.backbone.resnet.se_ratio": 0.0,
+    "task.model.backbone.resnet.stochastic_depth_drop_rate": 0.0,
+    "task.model.backbone.resnet.scale_stem": True,
+    "task.model.backbone.resnet.resnetd_shortcut": False,
+    "task.model.backbone.resnet.replace_stem_max_pool": False,
+    "task.model.backbone.resnet.bn_trainable": True,
+    "task.model.dropout_rate": 0.0,
+    "task.model.norm_activation.activation": "relu",
+    "task.model.norm_activation.use_sync_bn": False,
+    "task.model.norm_activation.norm_momentum": 0.99,
+    "task.model.norm_activation.norm_epsilon": 0.001,
+    "task.model.add_head_batch_norm": False,
+    "task.model.kernel_initializer": "random_uniform",
+    "task.model.output_softmax": False,
+    "task.losses.loss_weight": 1.0,
+    "task.losses.one_hot": True,
+    "task.losses.label_smoothing": 0.0,
+    "task.losses.l2_weight_decay": 0.0,
+    "task.losses.soft_labels": False,
+    "task.losses.use_binary_cross_entropy": False,
+    "task.evaluation.top_k": 5,
+    "task.evaluation.precision_and_recall_thresholds": None,
+    "task.evaluation.report_per_class_precision_and_recall": False,
+    "task.train_input_partition_dims": [],
+    "task.eval_input_partition_dims": [],
+    "task.init_checkpoint": None,
+    "task.init_checkpoint_modules": "all",
+    "task.model_output_keys": [],
+    "task.freeze_backbone": False,
+    "task.name": None,
+    "task.allow_image_summary": False,
+    **_image_data("task.train_data", is_training=True),
+    **_image_data("task.validation_data", is_training=False),
+    "trainer.optimizer_config.optimizer.type": None,
+    "trainer.optimizer_config.learning_rate.type": None,
+    "trainer.optimizer_config.warmup.type": None,
+}
+
+STEPS_PER_EPOCH = 1281167 // 4096  # 312
+RESNET_IMAGENET = {
+    **IMAGE_CLASSIFICATION,
+    "runtime.enable_xla": True,
+    "task.model.num_classes": 1001,
+    "task.model.input_size": [224, 224, 3],
+    "task.model.norm_activation.norm_momentum": 0.9,
+    "task.model.norm_activation.norm_epsilon": 1e-5,
+    "task.losses.l2_weight_decay": 1e-4,
+    "task.train_data.input_path": "imagenet-2012-tfrecord/train*",
+    "task.train_data.global_batch_size": 4096,
+    "task.validation_data.input_path": "imagenet-2012-tfrecord/valid*",
+    "task.validation_data.global_batch_size": 4096,
+    "trainer.steps_per_loop": STEPS_PER_EPOCH,
+    "trainer.summary_interval": STEPS_PER_EPOCH,
+    "trainer.checkpoint_interval": STEPS_PER_EPOCH,
+    "trainer.train_steps": 90 * STEPS_PER_EPOCH,
+    "trainer.validation_steps": 50000 // 4096,
+    "trainer.validation_interval": STEPS_PER_EPOCH,
+    "trainer.optimizer_config.optimizer.type": "sgd",
+    "trainer.optimizer_config.optimizer.sgd.name": "SGD",
+    "trainer.optimizer_config.optimizer.sgd.momentum": 0.9,
+    "trainer.optimizer_config.optimizer.sgd.nesterov": False,
+    "trainer.optimizer_config.optimizer.sgd.decay": 0.0,
+    "trainer.optimizer_config.optimizer.sgd.clipnorm": None,
+    "trainer.optimizer_config.optimizer.sgd.clipvalue": None,
+    "trainer.optimizer_config.optimizer.sgd.global_clipnorm": None,
+    "trainer.optimizer_config.learning_rate.type": "stepwise",
+    "trainer.optimizer_config.learning_rate.stepwise.name":
+        "PiecewiseConstantDecay",
+    "trainer.optimizer_config.learning_rate.stepwise.boundaries": [
+        30 * STEPS_PER_EPOCH, 60 * STEPS_PER_EPOCH, 80 * STEPS_PER_EPOCH],
+    "trainer.optimizer_config.learning_rate.stepwise.values": [
+        1.6, 0.16, 0.016, 0.0016],
+    "trainer.optimizer_config.learning_rate.stepwise.offset": 0,
+    "trainer.optimizer_config.warmup.type": "linear",
+    "trainer.optimizer_config.warmup.linear.name": "linear",
+    "trainer.optimizer_config.warmup.linear.warmup_steps": 5 * STEPS_PER_EPOCH,
+    "trainer.optimizer_config.warmup.linear.warmup_learning_rate": 0.0,
+}
+
+BERT_ENCODER = {
+    "task.model.encoder.type": "bert",
+    "task.model.encoder.bert.vocab_size": 30522,
+    "task.model.encoder.bert.hidden_size": 768,
+    "task.model.encoder.bert.num_layers": 12,
+    "task.model.encoder.bert.num_attention_heads": 12,
+    "task.model.encoder.bert.hidden_activation": "gelu",
+    "task.model.encoder.bert.intermediate_size": 3072,
+    "task.model.encoder.bert.dropout_rate": 0.1,
+    "task.model.encoder.bert.attention_dropout_rate": 0.1,
+    "task.model.encoder.bert.max_position_embeddings": 512,
+    "task.model.encoder.bert.type_vocab_size": 2,
+    "task.model.encoder.bert.initializer_range": 0.02,
+    "task.model.encoder.bert.embedding_size": None,
+    "task.model.encoder.bert.output_range": None,
+    "task.model.encoder.bert.return_all_encoder_outputs": False,
+    "task.model.encoder.bert.return_attention_scores": False,
+    "task.model.encoder.bert.norm_first": False,
+}
+
+
+def _bert_optimizer(initial_learning_rate):
+    prefix = "trainer.optimizer_config"
+    return {
+        f"{prefix}.optimizer.type": "adamw",
+        f"{prefix}.optimizer.adamw.name": "AdamWeightDecay",
+        f"{prefix}.optimizer.adamw.weight_decay_rate": 0.01,
+        f"{prefix}.optimizer.adamw.exclude_from_weight_decay": [
+            "LayerNorm", "layer_norm", "bias"],
+        f"{prefix}.optimizer.adamw.include_in_weight_decay": None,
+        f"{prefix}.optimizer.adamw.beta_1": 0.9,
+        f"{prefix}.optimizer.adamw.beta_2": 0.999,
+        f"{prefix}.optimizer.adamw.epsilon": 1e-7,
+        f"{prefix}.optimizer.adamw.amsgrad": False,
+        f"{prefix}.optimizer.adamw.gradient_clip_norm": 1.0,
+        f"{prefix}.learning_rate.type": "polynomial",
+        f"{prefix}.learning_rate.polynomial.name": "PolynomialDecay",
+        f"{prefix}.learning_rate.polynomial.initial_learning_rate":
+            initial_learning_rate,
+        f"{prefix}.learning_rate.polynomial.decay_steps": None,
+        f"{prefix}.learning_rate.polynomial.end_learning_rate": 0.0,
+        f"{prefix}.learning_rate.polynomial.power": 1.0,
+        f"{prefix}.learning_rate.polynomial.cycle": False,
+        f"{prefix}.learning_rate.polynomial.offset": 0,
+        f"{prefix}.warmup.type": "polynomial",
+        f"{prefix}.warmup.polynomial.name": "polynomial",
+        f"{prefix}.warmup.polynomial.power": 1.0,
+        f"{prefix}.warmup.polynomial.warmup_steps": None,
+    }
+
+
+def _bert(initial_learning_rate, **values):
+    return {**RUNTIME, **TRAINER, **BERT_ENCODER,
+            **_bert_optimizer(initial_learning_rate),
+            "task.init_checkpoint": "", "task.name": None, **values}
+
+
+SENTENCE_DATA = dict(global_batch_size=32, seq_length=128, label_type="int",
+                     include_example_id=False, label_name=None,
+                     lower_case=True, tokenization="WordPiece", vocab_file="",
+                     preprocessing_hub_module_url="")
+QA_DATA = dict(global_batch_size=48, is_training=True, seq_length=384,
+               version_2_with_negative=False, input_preprocessed_data_path="",
+               doc_stride=128, query_length=64, vocab_file="",
+               tokenization="WordPiece", do_lower_case=True,
+               xlnet_format=False)
+PRETRAIN_DATA = dict(global_batch_size=512, seq_length=512,
+                     max_predictions_per_seq=76, use_position_id=False,
+                     use_v2_feature_names=False, masking_rate=0.15,
+                     use_whole_word_masking=False, doc_batch_size=8)
+
+EXPECTED = {
+    "image_classification": IMAGE_CLASSIFICATION,
+    "resnet_imagenet": RESNET_IMAGENET,
+    "bert/sentence_prediction": _bert(
+        3e-5,
+        **{"task.init_cls_pooler": False, "task.hub_module_url": "",
+           "task.metric_type": "accuracy", "task.model.num_classes": 0,
+           "task.model.use_encoder_pooler": False},
+        **_data("task.train_data", is_training=True, **SENTENCE_DATA),
+        **_data("task.validation_data",
+                **{**SENTENCE_DATA, "is_training": False,
+                   "drop_remainder": False})),
+    "bert/squad": _bert(
+        8e-5,
+        **{"task.hub_module_url": "", "task.n_best_size": 20,
+           "task.max_answer_length": 30,
+           "task.null_score_diff_threshold": 0.0},
+        # The factory's validation data is a plain QADataConfig():
+        # is_training true, drop_remainder true (squad_v1.yaml sets them).
+        **_data("task.train_data", **QA_DATA),
+        **_data("task.validation_data", **QA_DATA)),
+    "bert/tagging": _bert(
+        8e-5,
+        **{"task.hub_module_url": "", "task.class_names": None,
+           "task.model.head_dropout": 0.1,
+           "task.model.head_initializer_range": 0.02},
+        **_data("task.train_data", is_training=True, seq_length=128,
+                include_sentence_id=False),
+        **_data("task.validation_data", is_training=False,
+                drop_remainder=False, seq_length=128,
+                include_sentence_id=False)),
+    "bert/pretraining": _bert(
+        1e-4,
+        **{"runtime.enable_xla": True, "trainer.train_steps": 1_000_000,
+           "task.scale_loss": False, "task.model.mlm_activation": "gelu",
+           "task.model.mlm_initializer_range": 0.02,
+           "task.model.mlm_output_weights_use_proj": False},
+        **_data("task.train_data", is_training=True, **PRETRAIN_DATA),
+        **_data("task.validation_data", is_training=False, **PRETRAIN_DATA)),
+}
+
+#: (experiment, key) -> (zoo's value, why it differs from the Model Garden's)
+DEVIATIONS = {
+    ("image_classification", "task.train_data.decoder"): (
+        None, "None is the Model Garden's default decoder (simple_decoder); "
+              "other decoders are refused"),
+    ("bert/sentence_prediction", "task.train_data.file_type"): (
+        "", "zoo reads GLUE's TSV files, not preprocessed TFRecords"),
+    ("bert/sentence_prediction", "task.train_data.label_field"): (
+        "label", "the TSV column (the Model Garden's text data config's "
+                 "default), not the TFRecord feature 'label_ids'"),
+    ("bert/squad", "task.train_data.file_type"): (
+        "", "zoo reads SQuAD's JSON, not preprocessed TFRecords"),
+    ("bert/tagging", "task.train_data.file_type"): (
+        "", "zoo reads CoNLL files, not preprocessed TFRecords"),
+    ("bert/pretraining", "task.train_data.file_type"): (
+        "", "zoo masks raw text itself, not preprocessed TFRecords"),
+    ("bert/pretraining", "task.model.cls_heads"): (
+        [], "no next-sentence prediction head (the Model Garden's has one)"),
+    ("bert/pretraining", "task.train_data.use_next_sentence_label"): (
+        False, "no next-sentence prediction"),
+}
+
+
+def flatten(tree, prefix=""):
+    """`{"a.b.c": value}` of a nested dict (lists are values)."""
+    flat = {}
+    for key, value in tree.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, path))
+        else:
+            flat[path] = value
+    return flat
+
+
+@pytest.mark.parametrize("experiment", sorted(EXPECTED))
+def test_experiment_has_the_model_garden_values(experiment):
+    actual = flatten(training.get_experiment(experiment).as_dict())
+    wrong = {key: (actual.get(key, "<missing>"), expected)
+             for key, expected in EXPECTED[experiment].items()
+             if actual.get(key, "<missing>") != expected}
+    assert wrong == {}, "key: (zoo, Model Garden)"
+
+
+@pytest.mark.parametrize("experiment, key", sorted(DEVIATIONS))
+def test_stated_deviation(experiment, key):
+    value, reason = DEVIATIONS[experiment, key]
+    actual = flatten(training.get_experiment(experiment).as_dict())
+    assert actual[key] == value, reason

@@ -1,0 +1,262 @@
+"""The Model Garden's own experiment files, as they are
+(tests/data/model_garden/, verbatim): each one zoo supports is loaded over
+its experiment and runs for two steps on local data; each one it does not
+support yet is refused with one line that says so. As families land, their
+files move from UNSUPPORTED to SUPPORTED.
+
+What a run overrides: data paths, batch sizes and step counts;
+`distribution_strategy: tpu` becomes `mirrored` (this machine has no TPU);
+and the architecture is cut to the smallest of its family (ResNet-18 at a
+quarter width on 32x32 images, a one-layer BERT of width 32), because two
+steps of ResNet-101 at 224x224 or BERT-base at 384 tokens take minutes on a
+CPU and the suite must stay within its budget. Everything else the file
+sets, precision, loss scale, optimizer, schedule, warmup, losses, data
+options and trainer settings, runs as written; the full-size architectures
+are checked by the published-count and parity tests of their families.
+"""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from test_data import write_classification_tfrecords
+from training.config import ConfigError
+from training.train_cli import build_config
+
+MODEL_GARDEN = Path(__file__).resolve().parents[1] / "data" / "model_garden"
+VISION = "official/vision/configs/experiments"
+VISION_BETA = "official/vision/beta/configs/experiments"
+NLP = "official/nlp/configs"
+
+#: (files applied in order, experiment, data kind)
+SUPPORTED = [
+    ((f"{VISION}/image_classification/imagenet_resnet50_gpu.yaml",),
+     "resnet_imagenet", "image"),
+    ((f"{VISION}/image_classification/imagenet_resnet50_tpu.yaml",),
+     "resnet_imagenet", "image"),
+    ((f"{VISION}/image_classification/imagenet_resnet101_tpu.yaml",),
+     "resnet_imagenet", "image"),
+    ((f"{NLP}/experiments/glue_mnli_matched.yaml",
+      f"{NLP}/models/bert_en_uncased_base.yaml"),
+     "bert/sentence_prediction", "glue"),
+    ((f"{NLP}/experiments/squad_v1.yaml",
+      f"{NLP}/models/bert_en_uncased_base.yaml"),
+     "bert/squad", "squad"),
+]
+
+#: (file, experiment, the refusal it must give)
+UNSUPPORTED = [
+    (f"{VISION}/image_classification/imagenet_resnetrs50_i160_gpu.yaml",
+     "resnet_rs_imagenet",
+     "experiment 'resnet_rs_imagenet' is a Model Garden experiment that zoo "
+     "does not run yet"),
+    (f"{VISION}/image_classification/imagenet_mobilenetv2_gpu.yaml",
+     "mobilenet_imagenet",
+     "experiment 'mobilenet_imagenet' is a Model Garden experiment that zoo "
+     "does not run yet"),
+    (f"{VISION}/image_classification/imagenet_mobilenetv2_gpu.yaml",
+     "image_classification",
+     "backbone 'mobilenet' is not built by zoo yet; available: resnet"),
+    (f"{VISION}/image_classification/imagenet_mobilenetv3large_tpu.yaml",
+     "image_classification",
+     "backbone 'mobilenet' is not built by zoo yet; available: resnet"),
+    (f"{VISION}/image_classification/imagenet_vitb16_i224_gpu.yaml",
+     "deit_imagenet_pretrain",
+     "experiment 'deit_imagenet_pretrain' is a Model Garden experiment that "
+     "zoo does not run yet"),
+    (f"{VISION}/image_classification/imagenet_vitb16_i224_gpu.yaml",
+     "image_classification",
+     "backbone 'vit' is not built by zoo yet; available: resnet"),
+    (f"{VISION}/retinanet/resnet50fpn_coco_tpu4x4_benchmark.yaml",
+     "retinanet_resnetfpn_coco",
+     "experiment 'retinanet_resnetfpn_coco' is a Model Garden experiment "
+     "that zoo does not run yet"),
+    (f"{VISION_BETA}/retinanet/resnet50fpn_coco_tfds_tpu.yaml",
+     "retinanet_resnetfpn_coco",
+     "experiment 'retinanet_resnetfpn_coco' is a Model Garden experiment "
+     "that zoo does not run yet"),
+    (f"{VISION}/semantic_segmentation/deeplabv3plus_resnet101_cityscapes_gpu"
+     ".yaml", "seg_deeplabv3plus_cityscapes",
+     "experiment 'seg_deeplabv3plus_cityscapes' is a Model Garden "
+     "experiment that zoo does not run yet"),
+    (f"{VISION}/semantic_segmentation/deeplabv3plus_resnet101_cityscapes_gpu"
+     "_multiworker_mirrored.yaml", "seg_deeplabv3plus_cityscapes",
+     "experiment 'seg_deeplabv3plus_cityscapes' is a Model Garden "
+     "experiment that zoo does not run yet"),
+    (f"{VISION_BETA}/semantic_segmentation/deeplab_resnet101_pascal_tpu.yaml",
+     "seg_deeplabv3_pascal",
+     "experiment 'seg_deeplabv3_pascal' is a Model Garden experiment that "
+     "zoo does not run yet"),
+    (f"{VISION_BETA}/semantic_segmentation/deeplab_resnet50_pascal_tpu.yaml",
+     "seg_deeplabv3_pascal",
+     "experiment 'seg_deeplabv3_pascal' is a Model Garden experiment that "
+     "zoo does not run yet"),
+    (f"{VISION_BETA}/semantic_segmentation/deeplabv3plus_resnet101_pascal_tpu"
+     ".yaml", "seg_deeplabv3plus_pascal",
+     "experiment 'seg_deeplabv3plus_pascal' is a Model Garden experiment "
+     "that zoo does not run yet"),
+    (f"{VISION_BETA}/semantic_segmentation/deeplabv3plus_resnet50_pascal_tpu"
+     ".yaml", "seg_deeplabv3plus_pascal",
+     "experiment 'seg_deeplabv3plus_pascal' is a Model Garden experiment "
+     "that zoo does not run yet"),
+    (f"{VISION_BETA}/semantic_segmentation/deeplabv3plus_resnet101_cityscapes"
+     "_tfds_tpu.yaml", "seg_deeplabv3plus_cityscapes",
+     "experiment 'seg_deeplabv3plus_cityscapes' is a Model Garden "
+     "experiment that zoo does not run yet"),
+    (f"{NLP}/experiments/glue_mnli_text.yaml", "bert/sentence_prediction_text",
+     "experiment 'bert/sentence_prediction_text' is a Model Garden "
+     "experiment that zoo does not run yet"),
+    (f"{NLP}/experiments/wiki_books_pretrain.yaml", "bert/pretraining",
+     "task.model.cls_heads: classification heads (next-sentence prediction)"
+     " are not supported"),
+    (f"{NLP}/experiments/wiki_tfds_pretrain.yaml",
+     "bert/text_wiki_pretraining",
+     "experiment 'bert/text_wiki_pretraining' is a Model Garden experiment "
+     "that zoo does not run yet"),
+]
+
+TWO_STEPS = {"train_steps": 2, "steps_per_loop": 2, "summary_interval": 2,
+             "checkpoint_interval": 2, "validation_interval": 2,
+             "validation_steps": 1}
+
+
+def test_every_vendored_file_is_listed():
+    listed = {f for files, _, _ in SUPPORTED for f in files} | {
+        f for f, _, _ in UNSUPPORTED}
+    vendored = {p.relative_to(MODEL_GARDEN).as_posix()
+                for p in MODEL_GARDEN.rglob("*.yaml")}
+    assert listed == vendored - {f"{NLP}/models/albert_base.yaml"}
+
+
+def test_albert_overlay_parses_into_the_albert_encoder():
+    """albert_base.yaml sizes ALBERT-base; running it needs a 30,000-piece
+    SentencePiece model, so it is parsed here and ALBERT runs elsewhere."""
+    config = build_config("bert/squad", [
+        str(MODEL_GARDEN / NLP / "experiments/squad_v1.yaml"),
+        str(MODEL_GARDEN / NLP / "models/albert_base.yaml")])
+    encoder = config.task.model.encoder
+    assert encoder.type == "albert"
+    assert (encoder.albert.vocab_size, encoder.albert.num_layers,
+            encoder.albert.embedding_width) == (30000, 12, 128)
+
+
+def _write_vocabulary(path, size):
+    """A WordPiece vocabulary of `size` tokens: BERT's specials, the test
+    words, then fillers."""
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    words += ("the a cat sat on mat dog is good bad movie where does john "
+              "live london paris in ? . ,").split()
+    words += [f"filler{i}" for i in range(size - len(words))]
+    path.write_text("\n".join(words) + "\n")
+
+
+SMALL_RESNET = {"input_size": [32, 32, 3], "backbone": {
+    "type": "resnet", "resnet": {"model_id": 18, "depth_multiplier": 0.25}}}
+
+
+def small_bert(vocabulary_size):
+    """The `encoder` block of a one-layer BERT of width 32."""
+    return {"type": "bert", "bert": {
+        "vocab_size": vocabulary_size, "hidden_size": 32, "num_layers": 1,
+        "num_attention_heads": 4, "intermediate_size": 64,
+        "max_position_embeddings": 64}}
+
+
+def _overrides(kind, tmp_path):
+    if kind == "image":
+        data = tmp_path / "records"
+        write_classification_tfrecords(str(data / "train"), num_files=1,
+                                       per_file=4, size=32)
+        write_classification_tfrecords(str(data / "valid"), num_files=1,
+                                       per_file=2, size=32)
+        return {"task": {
+            "model": SMALL_RESNET,
+            "train_data": {"input_path": str(data / "train" / "*"),
+                           "global_batch_size": 2},
+            "validation_data": {"input_path": str(data / "valid" / "*"),
+                                "global_batch_size": 2}},
+            "trainer": dict(TWO_STEPS)}
+    vocabulary = tmp_path / "vocab.txt"
+    _write_vocabulary(vocabulary, 60)
+    if kind == "glue":
+        tsv = tmp_path / "train.tsv"
+        tsv.write_text("sentence\tlabel\nthe movie is good\t0\n"
+                       "the movie is bad\t1\nthe cat sat\t2\n"
+                       "the dog sat on the mat\t0\n")
+        data = {"input_path": str(tsv), "vocab_file": str(vocabulary),
+                "global_batch_size": 2, "seq_length": 16}
+    else:
+        squad = tmp_path / "squad.json"
+        context = "john is in london . the cat sat on the mat ."
+        squad.write_text(json.dumps({"version": "1.1", "data": [{
+            "title": "t", "paragraphs": [{"context": context, "qas": [
+                {"id": f"q{i}", "question": "where does john live ?",
+                 "answers": [{"text": "london",
+                              "answer_start": context.index("london")}]}
+                for i in range(4)]}]}]}))
+        data = {"input_path": str(squad), "vocab_file": str(vocabulary),
+                "global_batch_size": 2, "seq_length": 24, "doc_stride": 8,
+                "query_length": 8}
+    return {"task": {"model": {"encoder": small_bert(60)},
+                     "train_data": data, "validation_data": dict(data)},
+            "trainer": dict(TWO_STEPS)}
+
+
+@pytest.mark.parametrize("files, experiment, kind", SUPPORTED,
+                         ids=[Path(f[0]).stem for f, _, _ in SUPPORTED])
+def test_supported_file_runs_two_steps(files, experiment, kind, tmp_path):
+    from training.trainer import Trainer
+
+    paths = [str(MODEL_GARDEN / f) for f in files]
+    config = build_config(experiment, paths)
+    raw = yaml.safe_load(Path(paths[0]).read_text())
+    if raw.get("runtime", {}).get("distribution_strategy") == "tpu":
+        config.override("runtime.distribution_strategy=mirrored")
+    config.override(_overrides(kind, tmp_path))
+    trainer = Trainer(config, str(tmp_path / "run"))
+    try:
+        trainer.write_params()
+        results = trainer.train(evaluate=True)
+        policy = keras.config.dtype_policy().name
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert results["step"] == 2
+    assert np.isfinite(results["loss"])
+    assert any(k.startswith("val_") for k in results)
+    # The precision the file asks for is the one that trained.
+    precision = raw.get("runtime", {}).get("mixed_precision_dtype")
+    expected = {None: "float32", "float16": "mixed_float16",
+                "bfloat16": "mixed_bfloat16"}[precision]
+    model = trainer.model
+    assert policy == expected
+    assert model.backbone.dtype_policy.name == expected
+    scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (precision == "float16")
+    if scaled:
+        assert results["loss_scale"] > 0 and "skipped_steps" in results
+    if kind == "image":
+        compute = {"float32": "float32", "mixed_float16": "float16",
+                   "mixed_bfloat16": "bfloat16"}[expected]
+        conv = model.backbone.get_layer("stem_conv1")
+        assert conv.compute_dtype == compute
+        assert conv.kernel.dtype == "float32"
+        # Logits stay float32 for the loss.
+        assert model.get_layer("predictions").compute_dtype == "float32"
+        data_dtype = raw["task"]["train_data"].get("dtype", "float32")
+        assert config.task.train_data.dtype == data_dtype
+
+
+@pytest.mark.parametrize("path, experiment, message", UNSUPPORTED,
+                         ids=[f"{Path(p).stem}-{e}"
+                              for p, e, _ in UNSUPPORTED])
+def test_unsupported_file_is_refused_in_one_line(path, experiment, message):
+    with pytest.raises(ConfigError) as error:
+        build_config(experiment, [str(MODEL_GARDEN / path)])
+    text = str(error.value)
+    assert message in text
+    assert "\n" not in text
+    assert "Did you mean" not in text

@@ -1,0 +1,1 @@
+"""Backbone configs, one module per family (found by `training.registry`)."""

@@ -1,0 +1,76 @@
+"""`backbone: {type: resnet, resnet: {...}}`: the Model Garden's ResNet keys
+(`official/vision/configs/backbones.py`, `ResNet`) mapped onto zoo's ResNet
+(`zoo/vision/backbones/resnet.py`)."""
+
+import dataclasses
+
+from training.config.base import ConfigError
+from training.models import ModelConfig, norm_arguments
+from training.registry import register_backbone
+
+#: `model_id` values zoo builds (the registered `resnet<depth>` models).
+DEPTHS = (18, 34, 50, 101, 152)
+
+
+@register_backbone("resnet")
+@dataclasses.dataclass
+class ResNetConfig(ModelConfig):
+    """The Model Garden's ResNet settings.
+
+    `model_id` picks the depth; `stem_type` `"v0"` is the 7x7 stem and
+    `"v1"` the deep stem (three 3x3); `resnetd_shortcut` the average-pool
+    shortcut of ResNet-D; `depth_multiplier` scales every width;
+    `se_ratio` adds squeeze-excitation; `stochastic_depth_drop_rate` is
+    the drop-path rate of the last block. `block_variant` is zoo's: `"v1.5"`
+    (stride in the 3x3, the Model Garden's) or `"v1"` (keras.applications').
+    """
+
+    model_id: int = 50
+    depth_multiplier: float = 1.0
+    stem_type: str = "v0"
+    se_ratio: float = 0.0
+    stochastic_depth_drop_rate: float = 0.0
+    scale_stem: bool = True
+    resnetd_shortcut: bool = False
+    replace_stem_max_pool: bool = False
+    bn_trainable: bool = True
+    block_variant: str = "v1.5"
+
+    def validate(self, path=""):
+        if self.model_id not in DEPTHS:
+            raise ConfigError(
+                f"{path}.model_id={self.model_id} is not one of "
+                f"{list(DEPTHS)}.")
+        if self.stem_type not in ("v0", "v1"):
+            raise ConfigError(
+                f"{path}.stem_type={self.stem_type!r} is not 'v0' or 'v1'.")
+        if self.replace_stem_max_pool:
+            raise ConfigError(
+                f"{path}.replace_stem_max_pool=true (ResNet-RS) is not "
+                "supported yet; set it to false.")
+        if self.block_variant not in ("v1", "v1.5"):
+            raise ConfigError(
+                f"{path}.block_variant={self.block_variant!r} is not 'v1' "
+                "or 'v1.5'.")
+
+    def model_name(self):
+        return f"resnet{self.model_id}"
+
+    def create_model_arguments(self, norm_activation=None):
+        deep = self.stem_type == "v1"
+        scale = self.depth_multiplier
+        # The Model Garden scales the stem with the widths only when
+        # `scale_stem` is set.
+        stem_scale = scale if self.scale_stem else 1.0
+        return {
+            "block_variant": self.block_variant,
+            "stem_type": "deep" if deep else "basic",
+            "stem_width": max(8, int((32 if deep else 64) * stem_scale)),
+            "stage_filters": tuple(max(8, int(f * scale))
+                                   for f in (64, 128, 256, 512)),
+            "avg_down": self.resnetd_shortcut,
+            "se_ratio": self.se_ratio,
+            "drop_path_rate": self.stochastic_depth_drop_rate,
+            "bn_trainable": self.bn_trainable,
+            **norm_arguments(norm_activation),
+        }

@@ -1,0 +1,1 @@
+"""Decoder configs, one module per decoder (found by `training.registry`)."""

@@ -1,0 +1,1 @@
+"""Text encoder configs, one module per family (found by `training.registry`)."""

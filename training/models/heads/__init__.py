@@ -1,0 +1,1 @@
+"""Head configs, one module per head (found by `training.registry`)."""
