@@ -1,56 +1,103 @@
-"""Times zoo_ops' NMS and RoIAlign against peers, on the current backend.
+"""The `ops` kind of benchmark: zoo_ops functions against the kernels and
+layers a user would otherwise call, timed by the same harness as models.
 
 ```sh
-KERAS_BACKEND=jax python -m benchmarks.ops
-KERAS_BACKEND=tensorflow python -m benchmarks.ops --repeats 50
+zoo bench op:nms op:roi_align --iters 30
+zoo bench "op:*" --backends tensorflow,jax
 ```
 
-Peers, measured in the same run:
+Each op benchmark is registered here with `@register_op_benchmark(name)`
+and returns what to time, as the harness times models (interleaved rounds,
+median step time, ratios `zoo/<peer>` in the same run):
 
-- NMS (5000 boxes -> 100): the raw TensorFlow kernel
-  `tf.image.non_max_suppression_padded`, and keras-hub's `NonMaxSuppression`
-  layer (jit-compiled on JAX, and once un-jitted).
-- RoIAlign (FPN levels 2-6 of a 640x640 image, 256 channels): one
-  `tf.image.crop_and_resize` call over all boxes on a single level, the
-  kernel the TensorFlow path is built on.
-
-Prints median milliseconds and ratios; numbers on a shared machine are noisy.
+- `op:nms` (5000 boxes -> 100, batch 1): zoo's
+  `non_max_suppression_padded`, compiled (`jax.jit` / `tf.function`),
+  against TensorFlow's `non_max_suppression_padded` kernel (`tensorflow`)
+  and keras-hub's `NonMaxSuppression` layer, compiled (`keras_hub`);
+- `op:roi_align` (FPN levels 2-6 of a 640x640 image, 256 channels, 2 x 256
+  boxes to 7x7, sampling 2): zoo's `multilevel_roi_align`, compiled,
+  against one `tf.image.crop_and_resize` over all boxes on a single level
+  (`tensorflow`), the kernel the TensorFlow path is built on.
 """
 
-import argparse
-import os
-import statistics
-import time
+import dataclasses
+import fnmatch
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+from benchmarks.errors import BenchError
+
+OP_PREFIX = "op:"
+_OPS = {}
 
 
-def _block(x):
-    for leaf in keras.tree.flatten(x):
+@dataclasses.dataclass
+class OpCandidate:
+    """One function to time in an op benchmark.
+
+    Attributes:
+        fn: callable of no arguments; its outputs are waited for.
+        source: `"zoo"` or the peer's library.
+        built: str, what is timed (the `built` column).
+        batch_size: int, samples per call.
+        input_shape: str, one sample's shape (the `input_shape` column).
+    """
+
+    fn: object
+    source: str
+    built: str
+    batch_size: int
+    input_shape: str
+
+
+def register_op_benchmark(name):
+    """Registers `fn() -> list of OpCandidate` as the op benchmark `name`."""
+
+    def decorator(fn):
+        _OPS[name] = fn
+        return fn
+
+    return decorator
+
+
+def is_op(name):
+    """Whether a benchmark name names an op (`op:nms`)."""
+    return name.startswith(OP_PREFIX)
+
+
+def expand_op_names(pattern):
+    """The op benchmarks matching `op:<pattern>` (wildcards allowed)."""
+    wanted = pattern[len(OP_PREFIX):]
+    return [OP_PREFIX + n for n in sorted(_OPS)
+            if fnmatch.fnmatchcase(n, wanted)]
+
+
+def op_candidates(name):
+    """The `OpCandidate`s of the op benchmark `name` (`op:nms`).
+
+    Raises:
+        BenchError: an unknown op, listing the known ones.
+    """
+    key = name[len(OP_PREFIX):]
+    if key not in _OPS:
+        raise BenchError(f"Unknown op benchmark {name!r}; known: "
+                         f"{[OP_PREFIX + n for n in sorted(_OPS)]}.")
+    return _OPS[key]()
+
+
+def wait(outputs):
+    """Blocks until every output of a call is computed."""
+    for leaf in keras.tree.flatten(outputs):
         if hasattr(leaf, "block_until_ready"):
             leaf.block_until_ready()
         elif hasattr(leaf, "numpy"):
             leaf.numpy()
-    return x
+    return outputs
 
 
-def _time(fn, repeats, warmup=3):
-    """Median wall time of fn() in milliseconds."""
-    for _ in range(warmup):
-        _block(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        _block(fn())
-        times.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(times)
-
-
-def _compile(fn):
-    """jax.jit on JAX, tf.function on TensorFlow, as is elsewhere."""
+def compiled(fn):
+    """`jax.jit` on JAX, `tf.function` on TensorFlow, as a user would."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -72,47 +119,45 @@ def _nms_inputs(batch, num_boxes, seed=0):
     return boxes, scores
 
 
-def bench_nms(repeats, batch=1, num_boxes=5000, max_output=100):
+@register_op_benchmark("nms")
+def nms_benchmark(batch=1, num_boxes=5000, max_output=100):
+    """NMS of 5000 random boxes down to 100, IoU 0.5."""
     import tensorflow as tf
     from keras_hub.layers import NonMaxSuppression
 
     import zoo_ops
 
-    backend = keras.backend.backend()
     boxes_np, scores_np = _nms_inputs(batch, num_boxes)
     boxes = keras.ops.convert_to_tensor(boxes_np)
     scores = keras.ops.convert_to_tensor(scores_np)
-    results = {}
-
+    shape = f"{num_boxes}x4"
+    zoo_nms = compiled(lambda b, s: zoo_ops.non_max_suppression_padded(
+        b, s, max_output, 0.5))
     tf_boxes, tf_scores = tf.constant(boxes_np), tf.constant(scores_np)
-    results["raw TF kernel"] = _time(
-        lambda: tf.image.non_max_suppression_padded(
-            tf_boxes, tf_scores, max_output, 0.5, pad_to_max_output_size=True),
-        repeats)
-
-    def zoo_nms(b, s):
-        return zoo_ops.non_max_suppression_padded(b, s, max_output, 0.5)
-
-    results["zoo (eager call)"] = _time(lambda: zoo_nms(boxes, scores), repeats)
-    if backend != "tensorflow":
-        compiled = _compile(zoo_nms)
-        results["zoo (jit)"] = _time(lambda: compiled(boxes, scores), repeats)
-
     layer = NonMaxSuppression(bounding_box_format="yxyx", from_logits=False,
                               iou_threshold=0.5, confidence_threshold=-1.0,
                               max_detections=max_output)
     class_scores = keras.ops.expand_dims(scores, -1)
-    compiled_layer = _compile(lambda b, s: layer(b, s))
-    results["keras-hub layer (jit)"] = _time(
-        lambda: compiled_layer(boxes, class_scores), repeats)
-    if backend == "jax":
-        results["keras-hub layer (un-jitted)"] = _time(
-            lambda: layer(boxes, class_scores), max(3, repeats // 10), warmup=1)
-    return results
+    hub = compiled(lambda b, s: layer(b, s))
+    return [
+        OpCandidate(lambda: zoo_nms(boxes, scores), "zoo",
+                    "zoo_ops.non_max_suppression_padded (compiled)", batch,
+                    shape),
+        OpCandidate(lambda: tf.image.non_max_suppression_padded(
+            tf_boxes, tf_scores, max_output, 0.5,
+            pad_to_max_output_size=True), "tensorflow",
+            "tf.image.non_max_suppression_padded", batch, shape),
+        OpCandidate(lambda: hub(boxes, class_scores), "keras_hub",
+                    "keras_hub.layers.NonMaxSuppression (compiled)", batch,
+                    shape),
+    ]
 
 
-def bench_roi_align(repeats, batch=2, num_boxes=256, channels=256,
-                    output_size=7, sampling_ratio=2):
+@register_op_benchmark("roi_align")
+def roi_align_benchmark(batch=2, num_boxes=256, channels=256, output_size=7,
+                        sampling_ratio=2):
+    """Multi-level RoIAlign over FPN levels 2-6 against one-level
+    `crop_and_resize`."""
     import tensorflow as tf
 
     import zoo_ops
@@ -124,61 +169,29 @@ def bench_roi_align(repeats, batch=2, num_boxes=256, channels=256,
     corner = rng.uniform(0, 560, (batch, num_boxes, 2))
     size = rng.uniform(16, 400, (batch, num_boxes, 2))
     boxes_np = np.concatenate([corner, corner + size], -1).astype("float32")
-    features = {k: keras.ops.convert_to_tensor(v) for k, v in features_np.items()}
+    features = {k: keras.ops.convert_to_tensor(v)
+                for k, v in features_np.items()}
     boxes = keras.ops.convert_to_tensor(boxes_np)
-    results = {}
-
     samples = output_size * sampling_ratio
     level4 = tf.constant(features_np[4])
     crop_boxes = tf.constant((boxes_np / 640.0).reshape(-1, 4))
-    box_index = tf.constant(np.repeat(np.arange(batch), num_boxes).astype("int32"))
+    box_index = tf.constant(np.repeat(np.arange(batch),
+                                      num_boxes).astype("int32"))
 
     @tf.function
     def raw(fmap, crop_boxes, box_index):
         crops = tf.image.crop_and_resize(fmap, crop_boxes, box_index,
                                          [samples, samples])
-        crops = tf.reshape(crops, [-1, output_size, sampling_ratio, output_size,
-                                   sampling_ratio, channels])
+        crops = tf.reshape(crops, [-1, output_size, sampling_ratio,
+                                   output_size, sampling_ratio, channels])
         return tf.reduce_mean(crops, axis=[2, 4])
 
-    results["raw TF crop_and_resize (1 level)"] = _time(
-        lambda: raw(level4, crop_boxes, box_index), repeats)
-
-    def zoo_roi(f, b):
-        return zoo_ops.multilevel_roi_align(f, b, output_size, sampling_ratio)
-
-    results["zoo (eager call)"] = _time(lambda: zoo_roi(features, boxes), repeats)
-    compiled = _compile(zoo_roi)
-    results["zoo (jit)" if keras.backend.backend() == "jax"
-            else "zoo (tf.function)"] = _time(
-        lambda: compiled(features, boxes), repeats)
-    return results
-
-
-def _report(title, results, reference):
-    print(f"\n{title} [{keras.backend.backend()}]")
-    base = results[reference]
-    for name, ms in results.items():
-        print(f"  {name:<34} {ms:9.3f} ms   {ms / base:6.2f}x {reference}")
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--skip-roi-align", action="store_true")
-    args = parser.parse_args(argv)
-    nms = bench_nms(args.repeats)
-    _report("NMS 5000 boxes -> 100, batch 1", nms, "raw TF kernel")
-    peer = "keras-hub layer (jit)"
-    ours = "zoo (jit)" if "zoo (jit)" in nms else "zoo (eager call)"
-    print(f"  => {ours} is {nms[peer] / nms[ours]:.2f}x as fast as {peer}; "
-          f"{nms[ours] / nms['raw TF kernel']:.2f}x the raw TF kernel's time")
-    if not args.skip_roi_align:
-        roi = bench_roi_align(args.repeats)
-        _report("RoIAlign 2 x 256 boxes, 7x7, sampling 2, C=256", roi,
-                "raw TF crop_and_resize (1 level)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    zoo_roi = compiled(lambda f, b: zoo_ops.multilevel_roi_align(
+        f, b, output_size, sampling_ratio))
+    shape = f"{num_boxes}x{output_size}x{output_size}x{channels}"
+    return [
+        OpCandidate(lambda: zoo_roi(features, boxes), "zoo",
+                    "zoo_ops.multilevel_roi_align (compiled)", batch, shape),
+        OpCandidate(lambda: raw(level4, crop_boxes, box_index), "tensorflow",
+                    "tf.image.crop_and_resize (one level)", batch, shape),
+    ]

@@ -1,7 +1,7 @@
 """Measuring models: compile, warm up, time, count FLOPs, retry on OOM.
 
 ```python
-from training.bench import BenchSettings, run_benchmarks
+from benchmarks import BenchSettings, run_benchmarks
 
 settings = BenchSettings(mode="infer", batch_size=2, img_size=32, warmup=1,
                          iters=2, peak_size=256,
@@ -23,10 +23,10 @@ import time
 
 import keras
 
-from training.bench.environment import describe_environment, utc_timestamp
-from training.bench.errors import BenchError, BenchFailure
-from training.bench.flops import count_flops
-from training.bench.models import (
+from benchmarks.environment import describe_environment, utc_timestamp
+from benchmarks.errors import BenchError, BenchFailure
+from benchmarks.flops import count_flops
+from benchmarks.models import (
     build_peer_model,
     build_zoo_model,
     describe_input_shape,
@@ -34,9 +34,9 @@ from training.bench.models import (
     make_inputs,
     make_training_setup,
 )
-from training.bench.peak import measure_matmul_peak
-from training.bench.results import BenchRow, add_ratios
-from training.bench.settings import COMPUTE_DTYPES, BenchSettings
+from benchmarks.peak import measure_matmul_peak
+from benchmarks.results import BenchRow, add_ratios
+from benchmarks.settings import COMPUTE_DTYPES, BenchSettings
 
 logger = logging.getLogger("zoo")
 
@@ -242,6 +242,55 @@ class Measurement:
         )
 
 
+class OpMeasurement(Measurement):
+    """A function timed like a model step: the `ops` kind
+    (`benchmarks/ops.py`). It has no parameters, and no FLOPs are counted.
+
+    Args:
+        candidate: `benchmarks.ops.OpCandidate`.
+        name: str, the op benchmark's name (`op:nms`).
+        settings: `BenchSettings` (warmup, iterations, rounds).
+    """
+
+    def __init__(self, candidate, *, name, settings):
+        super().__init__(None, name=name, source=candidate.source,
+                         variant="", built=candidate.built, mode="infer",
+                         settings=settings)
+        self.candidate = candidate
+        self.batch_size = candidate.batch_size
+
+    def prepare(self):
+        from benchmarks.ops import wait
+
+        fn = self.candidate.fn
+        start = time.perf_counter()
+        wait(fn())
+        self.first_call_s = time.perf_counter() - start
+        self._step = lambda: wait(fn())
+
+    def row(self):
+        settings, times = self.settings, self.times
+        median = statistics.median(times)
+        return BenchRow(
+            model=self.name, source=self.source, variant="",
+            built=self.built, model_args="", mode="infer",
+            backend=keras.backend.backend(), precision=settings.precision,
+            jit=True, batch_size=self.batch_size,
+            batch_size_requested=self.batch_size,
+            input_shape=self.candidate.input_shape,
+            samples_per_s=self.batch_size / median,
+            step_ms_median=1e3 * median, step_ms_iqr=1e3 * _iqr(times),
+            step_ms_min=1e3 * min(times), step_ms_max=1e3 * max(times),
+            compile_s=max(self.first_call_s - median, 0.0), params=0,
+            gflops_per_sample=0.0, flops_source="none", achieved_gflops=0.0,
+            peak_gflops=measure_matmul_peak(
+                COMPUTE_DTYPES[settings.precision],
+                size=settings.peak_size),
+            peak_fraction=0.0, ratio=None, ratio_of="",
+            warmup=settings.warmup, iters=len(times), rounds=settings.rounds,
+            timestamp=utc_timestamp(), **describe_environment())
+
+
 def benchmark_model(model, *, name, source="zoo", variant="", built="",
                     mode="infer", settings=None, progress=None,
                     attempt_hook=None):
@@ -275,32 +324,63 @@ def benchmark_model(model, *, name, source="zoo", variant="", built="",
 
 
 def expand_model_names(patterns):
-    """Registered model names matching the names or wildcards given.
+    """Registered model (or `op:` benchmark) names matching those given.
 
     Args:
-        patterns: list of str, names or fnmatch patterns (`"resnet5*"`).
+        patterns: list of str, names or fnmatch patterns (`"resnet5*"`,
+            `"op:*"`).
 
     Returns:
         list of str, in the order given, each once.
 
     Raises:
-        BenchError: a name or pattern that matches no registered model; the
-            message lists the closest names.
+        BenchError: a name or pattern that matches nothing; the message
+            lists the closest names.
     """
-    import zoo
+    from benchmarks.ops import expand_op_names, is_op
     from zoo.errors import did_you_mean
+    from zoo.registry import list_models
 
     names = []
-    registered = zoo.list_models()
+    registered = list_models()
     for pattern in patterns:
-        matches = zoo.list_models(pattern)
+        matches = (expand_op_names(pattern) if is_op(pattern)
+                   else list_models(pattern))
         if not matches:
             raise BenchError(
                 f"No registered model matches {pattern!r}."
-                f"{did_you_mean(pattern, registered)} See `zoo models`."
-            )
+                f"{did_you_mean(pattern, registered)} See `zoo models` (and "
+                "benchmarks/ops.py for op:<name>).")
         names.extend(m for m in matches if m not in names)
     return names
+
+
+def _timed_rounds(measurements, settings, progress):
+    """Times `measurements` in `settings.rounds` interleaved rounds."""
+    for round_index in range(settings.rounds):
+        for measurement in measurements:
+            label = measurement.label
+            if settings.rounds > 1:
+                label += f" (round {round_index + 1}/{settings.rounds})"
+            logger.info("bench: timing %s", label)
+            hook = None
+            if progress is not None:
+                def hook(step, total, label=label):
+                    progress(label, step, total)
+            measurement.time_round(hook)
+
+
+def _measure_op(name, settings, progress):
+    """Rows of one op benchmark: zoo's function and its peers."""
+    from benchmarks.ops import op_candidates
+
+    measurements = [OpMeasurement(c, name=name, settings=settings)
+                    for c in op_candidates(name)]
+    for measurement in measurements:
+        logger.info("bench: compiling %s", measurement.label)
+        measurement.prepare()
+    _timed_rounds(measurements, settings, progress)
+    return [m.row() for m in measurements]
 
 
 def _fused(model):
@@ -336,17 +416,7 @@ def _measure_model(name, settings, progress, attempt_hook):
             logger.info("bench: compiling %s", measurement.label)
             measurement.prepare()
         # Interleaved rounds: every measurement sees the same load drift.
-        for round_index in range(settings.rounds):
-            for measurement in measurements:
-                label = measurement.label
-                if settings.rounds > 1:
-                    label += f" (round {round_index + 1}/{settings.rounds})"
-                logger.info("bench: timing %s", label)
-                hook = None
-                if progress is not None:
-                    def hook(step, total, label=label):
-                        progress(label, step, total)
-                measurement.time_round(hook)
+        _timed_rounds(measurements, settings, progress)
         rows.extend(m.row() for m in measurements)
     return rows
 
@@ -378,11 +448,16 @@ def run_benchmarks(models, settings, progress=None, attempt_hook=None):
     # The reference peak first, on a machine not yet busy with models.
     measure_matmul_peak(COMPUTE_DTYPES[settings.precision],
                         size=settings.peak_size)
+    from benchmarks.ops import is_op
+
     rows = []
     for name in names:
         with dtype_policy(settings.precision):
-            rows.extend(_measure_model(name, settings, progress,
-                                       attempt_hook))
+            if is_op(name):
+                rows.extend(_measure_op(name, settings, progress))
+            else:
+                rows.extend(_measure_model(name, settings, progress,
+                                           attempt_hook))
         keras.backend.clear_session()
         gc.collect()
     return add_ratios(rows)

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from training.bench.settings import BACKENDS, MODES, PEER_SOURCES, PRECISIONS
+from benchmarks.settings import BACKENDS, MODES, PEER_SOURCES, PRECISIONS
 
 DEFAULT_OUTPUT_DIR = "bench_results"
 
@@ -157,7 +157,7 @@ def _split_list(values):
 
 def _overrides(args):
     """The `BenchSettings` fields the command line sets."""
-    from training.bench.errors import check_choice
+    from benchmarks.errors import check_choice
 
     values = {
         "mode": args.mode,
@@ -183,13 +183,13 @@ def _overrides(args):
 
 def _plan(args):
     """`(runs, backends, recipe)`: runs a list of (models, settings)."""
-    from training.bench.errors import BenchError
-    from training.bench.recipes import (
+    from benchmarks.errors import BenchError
+    from benchmarks.recipes import (
         RecipeRun,
         check_models_registered,
         load_recipe,
     )
-    from training.bench.runner import expand_model_names
+    from benchmarks.runner import expand_model_names
 
     overrides = _overrides(args)
     model_args = dict(args.model_arg or [])
@@ -225,7 +225,7 @@ def _plan(args):
         backends = list(recipe.backends)
     else:
         backends = []
-    from training.bench.errors import check_choice
+    from benchmarks.errors import check_choice
 
     for backend in backends:
         check_choice("backend", backend, BACKENDS)
@@ -261,8 +261,8 @@ def _progress_reporter(args):
 
 
 def _run_here(runs, args):
-    from training.bench.results import add_ratios
-    from training.bench.runner import run_benchmarks
+    from benchmarks.results import add_ratios
+    from benchmarks.runner import run_benchmarks
 
     rows = []
     with _progress_reporter(args) as progress:
@@ -303,8 +303,8 @@ def _child_argv(args, backend, results_file):
 
 def _run_in_subprocesses(backends, args):
     """Runs `zoo bench` once per backend in a child process; merges rows."""
-    from training.bench.errors import BenchFailure
-    from training.bench.results import add_ratios, read_results
+    from benchmarks.errors import BenchFailure
+    from benchmarks.results import add_ratios, read_results
 
     repo_root = str(Path(__file__).resolve().parents[2])
     rows = []
@@ -331,8 +331,8 @@ def _run_in_subprocesses(backends, args):
 
 
 def _write_outputs(rows, args, recipe):
-    from training.bench.report import plot_results
-    from training.bench.results import write_results
+    from benchmarks.report import plot_results
+    from benchmarks.results import write_results
 
     written = []
     if args.results_file:
@@ -358,22 +358,22 @@ def _write_outputs(rows, args, recipe):
 
 
 def _check_outputs(args):
-    from training.bench.report import check_plotting
-    from training.bench.results import _check_suffix
+    from benchmarks.report import check_plotting
+    from benchmarks.results import _check_suffix
 
     if args.results_file:
         _check_suffix(args.results_file)
     if args.plot is not None:
         check_plotting()
         if args.plot and Path(args.plot).suffix.lower() != ".png":
-            from training.bench.errors import BenchError
+            from benchmarks.errors import BenchError
 
             raise BenchError(f"--plot {args.plot!r}: the chart is a PNG; "
                              "give a path ending in .png.")
 
 
 def _list_recipes():
-    from training.bench.recipes import list_recipes, load_recipe
+    from benchmarks.recipes import list_recipes, load_recipe
 
     for name in list_recipes():
         print(f"{name:<20} {load_recipe(name).description}")
@@ -383,7 +383,7 @@ def _list_recipes():
 def _main(args):
     import keras
 
-    from training.bench.report import print_results
+    from benchmarks.report import print_results
 
     if args.list_recipes:
         return _list_recipes()
@@ -408,7 +408,7 @@ def run(args):
     0 when every measurement ran, 2 for a usage error (bad name, value or
     recipe), 1 for a run that failed.
     """
-    from training.bench.errors import BenchError, BenchFailure
+    from benchmarks.errors import BenchError, BenchFailure
     from zoo.errors import UnknownModelError
 
     try:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import yaml
 
-from training.bench.settings import BACKENDS, BenchSettings
+from benchmarks.settings import BACKENDS, BenchSettings
 
 SETTING_KEYS = tuple(f.name for f in dataclasses.fields(BenchSettings))
 RUN_KEYS = ("name", "models", "model") + SETTING_KEYS
@@ -105,7 +105,7 @@ def recipe_dirs():
     dirs = [Path(p) for p in
             os.environ.get("ZOO_BENCH_RECIPES_PATH", "").split(os.pathsep)
             if p]
-    dirs.append(Path(__file__).resolve().parents[2] / "presets" /
+    dirs.append(Path(__file__).resolve().parents[1] / "presets" /
                 "benchmarks")
     dirs.append(Path(sys.prefix) / "share" / "zoo" / "presets" /
                 "benchmarks")
@@ -126,7 +126,7 @@ def find_recipe(name):
     Raises:
         BenchError: no such recipe; the message lists the closest names.
     """
-    from training.bench.errors import BenchError
+    from benchmarks.errors import BenchError
     from zoo.errors import did_you_mean
 
     path = Path(name)
@@ -144,7 +144,7 @@ def find_recipe(name):
 
 
 def _check_keys(data, allowed, where):
-    from training.bench.errors import BenchError
+    from benchmarks.errors import BenchError
     from zoo.errors import did_you_mean
 
     for key in data:
@@ -157,7 +157,7 @@ def _check_keys(data, allowed, where):
 
 
 def _as_names(value, key, where):
-    from training.bench.errors import BenchError
+    from benchmarks.errors import BenchError
 
     if isinstance(value, str):
         value = [value]
@@ -185,7 +185,7 @@ def parse_recipe(data, name="recipe", path=None):
         BenchError: an unknown key, a missing model list or a bad value,
             named with the run it is in.
     """
-    from training.bench.errors import BenchError, check_choice
+    from benchmarks.errors import BenchError, check_choice
 
     if not isinstance(data, dict):
         raise BenchError(f"recipe {name}: expected a mapping of keys, got "
@@ -241,7 +241,7 @@ def load_recipe(name):
     Raises:
         BenchError: unknown recipe, unreadable YAML or bad contents.
     """
-    from training.bench.errors import BenchError
+    from benchmarks.errors import BenchError
 
     path = find_recipe(name)
     try:
@@ -258,7 +258,7 @@ def check_models_registered(recipe):
     names, and says the model must be registered (imported) first.
     """
     import zoo
-    from training.bench.errors import BenchError
+    from benchmarks.errors import BenchError
     from zoo.errors import did_you_mean
 
     registered = zoo.list_models()

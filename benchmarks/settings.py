@@ -1,7 +1,7 @@
 """What a benchmark measures: modes, precisions, peers and their settings.
 
 This module imports nothing heavy, so `zoo --help` stays quick; the names it
-defines are the valid choices every other part of `training.bench` checks
+defines are the valid choices every other part of `benchmarks` checks
 against.
 """
 
@@ -77,7 +77,7 @@ class BenchSettings:
         Returns:
             self, so calls can be chained.
         """
-        from training.bench.errors import BenchError, check_choice
+        from benchmarks.errors import BenchError, check_choice
 
         check_choice("mode", self.mode, MODES)
         check_choice("precision", self.precision, PRECISIONS)

@@ -1,21 +1,10 @@
 """Building what `zoo bench` measures: zoo models, their peers, their inputs.
 
 A peer is the model a user would otherwise pick from another library, built
-with random weights at the same input size and number of classes:
-
-| zoo model                      | keras.applications | keras_hub             |
-|--------------------------------|--------------------|-----------------------|
-| `resnet50`, `101`, `152`       | `ResNet50/101/152` | ResNetImageClassifier |
-| any other zoo ResNet (no SE)   | --                 | ResNetImageClassifier |
-| `bert_{tiny..large}_*`         | --                 | BertBackbone          |
-
-keras-hub's ResNet is built with the zoo model's stages, widths and stem;
-its BERT with the size in the zoo name.
-
-keras.applications' ResNets are v1 (stride in the first 1x1 of a block);
-keras-hub's are v1.5 like zoo's default, so against keras.applications
-compare `block_variant=v1` for equal FLOPs (the `gflops_per_sample` column
-shows the difference).
+with random weights at the same input size and number of classes. Each
+family declares its peers in `benchmarks/peers/<family>.py`
+(`@register_peer`); `build_peer_model` picks the one for the zoo model's
+family.
 """
 
 import contextlib
@@ -23,25 +12,7 @@ import contextlib
 import keras
 import numpy as np
 
-from training.bench.errors import BenchError
-
-#: Sizes of BERT (layers, heads, hidden, intermediate), from the BERT paper
-#: (Devlin et al. 2018) and the smaller ones of Turc et al. 2019.
-BERT_SIZES = {
-    "bert_tiny": (2, 2, 128, 512),
-    "bert_mini": (4, 4, 256, 1024),
-    "bert_small": (4, 8, 512, 2048),
-    "bert_medium": (8, 8, 512, 2048),
-    "bert_base": (12, 12, 768, 3072),
-    "bert_large": (24, 16, 1024, 4096),
-}
-BERT_VOCABULARY_SIZE = 30522
-KERAS_APPLICATIONS_RESNETS = {
-    (3, 4, 6, 3): "ResNet50",
-    (3, 4, 23, 3): "ResNet101",
-    (3, 8, 36, 3): "ResNet152",
-}
-
+from benchmarks.errors import BenchError
 
 @contextlib.contextmanager
 def dtype_policy(name):
@@ -55,15 +26,11 @@ def dtype_policy(name):
 
 
 def model_kind(name):
-    """`"image"`, `"text"` or `"other"`: the family of a registered model."""
+    """`"image"` or `"text"`: the modality of a registered model."""
     from zoo.registry import get_model_entry
 
-    module = get_model_entry(name).builder.__module__
-    if module.startswith("zoo.vision"):
-        return "image"
-    if module.startswith("zoo.nlp"):
-        return "text"
-    return "other"
+    return {"vision": "image", "text": "text"}.get(
+        get_model_entry(name).modality, "other")
 
 
 def build_zoo_model(name, settings):
@@ -99,112 +66,6 @@ def build_zoo_model(name, settings):
     return model, f"zoo.create_model({name!r})"
 
 
-def _resnet_parts(model):
-    from zoo.vision.backbones.resnet import ResNetBackbone
-
-    backbone = getattr(model, "backbone", None)
-    if isinstance(backbone, ResNetBackbone) and hasattr(model, "num_classes"):
-        return backbone, model.num_classes
-    return None, None
-
-
-def _keras_applications_peer(name, model):
-    backbone, num_classes = _resnet_parts(model)
-    stages = tuple(backbone.stage_blocks) if backbone is not None else None
-    if (
-        backbone is None
-        or stages not in KERAS_APPLICATIONS_RESNETS
-        or backbone.block_type != "bottleneck"
-        or backbone.stem_type != "basic"
-        or backbone.avg_down
-        or backbone.se_ratio
-        or tuple(backbone.stage_filters) != (64, 128, 256, 512)
-        or backbone.data_format != "channels_last"
-    ):
-        raise BenchError(
-            f"keras.applications has no counterpart of zoo model {name!r}; "
-            "it has ResNet-50/101/152 (zoo resnet50, resnet101, resnet152)."
-        )
-    class_name = KERAS_APPLICATIONS_RESNETS[stages]
-    builder = getattr(keras.applications, class_name)
-    peer = builder(
-        weights=None,
-        input_shape=tuple(backbone.image_shape),
-        classes=num_classes,
-        classifier_activation=None,
-    )
-    return peer, f"keras.applications.{class_name}"
-
-
-def _keras_hub_resnet(backbone, num_classes):
-    import keras_hub
-
-    if backbone.se_ratio or backbone.data_format != "channels_last":
-        raise BenchError(
-            "keras_hub has no ResNet with squeeze-excitation or channels_first"
-            f" data; {backbone.name} has se_ratio={backbone.se_ratio}, "
-            f"data_format={backbone.data_format!r}."
-        )
-    width = backbone.stem_width
-    if backbone.stem_type == "deep":
-        stem = {"input_conv_filters": [width, width, 2 * width],
-                "input_conv_kernel_sizes": [3, 3, 3]}
-    else:
-        stem = {"input_conv_filters": [width],
-                "input_conv_kernel_sizes": [7]}
-    block_type = f"{backbone.block_type}_block"
-    if backbone.avg_down:
-        block_type += "_vd"
-    hub_backbone = keras_hub.models.ResNetBackbone(
-        stackwise_num_filters=list(backbone.stage_filters),
-        stackwise_num_blocks=list(backbone.stage_blocks),
-        stackwise_num_strides=[1] + [2] * (len(backbone.stage_blocks) - 1),
-        block_type=block_type,
-        image_shape=tuple(backbone.image_shape),
-        **stem,
-    )
-    return keras_hub.models.ResNetImageClassifier(
-        backbone=hub_backbone, num_classes=num_classes
-    ), "keras_hub.models.ResNetImageClassifier"
-
-
-def _bert_size(name):
-    matches = [key for key in BERT_SIZES if name == key or
-               name.startswith(key + "_")]
-    return BERT_SIZES[max(matches, key=len)] if matches else None
-
-
-def _keras_hub_peer(name, model):
-    backbone, num_classes = _resnet_parts(model)
-    if backbone is not None:
-        return _keras_hub_resnet(backbone, num_classes)
-    size = _bert_size(name)
-    if size is not None:
-        import keras_hub
-
-        layers, heads, hidden, intermediate = size
-        vocabulary = getattr(model, "vocabulary_size", None) or getattr(
-            getattr(model, "backbone", None), "vocabulary_size", None)
-        peer = keras_hub.models.BertBackbone(
-            vocabulary_size=vocabulary or BERT_VOCABULARY_SIZE,
-            num_layers=layers,
-            num_heads=heads,
-            hidden_dim=hidden,
-            intermediate_dim=intermediate,
-        )
-        return peer, "keras_hub.models.BertBackbone"
-    raise BenchError(
-        f"keras_hub has no counterpart of zoo model {name!r}; it has the zoo "
-        f"ResNets and {', '.join(BERT_SIZES)}."
-    )
-
-
-PEER_BUILDERS = {
-    "keras.applications": _keras_applications_peer,
-    "keras_hub": _keras_hub_peer,
-}
-
-
 def build_peer_model(source, name, zoo_model):
     """Builds the `source` library's counterpart of a zoo model.
 
@@ -221,11 +82,14 @@ def build_peer_model(source, name, zoo_model):
     Raises:
         BenchError: the library has no counterpart of this model.
     """
-    from training.bench.errors import check_choice
+    from benchmarks.errors import check_choice
+    from benchmarks.peers import find_peer
+    from benchmarks.settings import PEER_SOURCES
 
-    check_choice("peer", source, PEER_BUILDERS)
+    check_choice("peer", source, PEER_SOURCES)
+    build = find_peer(source, name, zoo_model)
     try:
-        return PEER_BUILDERS[source](name, zoo_model)
+        return build(name, zoo_model)
     except ValueError as error:
         if isinstance(error, BenchError):
             raise

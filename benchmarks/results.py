@@ -135,7 +135,7 @@ def row_from_dict(data):
     Raises:
         BenchError: a column is missing or holds an unreadable value.
     """
-    from training.bench.errors import BenchError
+    from benchmarks.errors import BenchError
 
     missing = [c for c in COLUMNS if c not in data]
     if missing:
@@ -147,7 +147,7 @@ def row_from_dict(data):
 
 
 def _check_suffix(path):
-    from training.bench.errors import BenchError
+    from benchmarks.errors import BenchError
 
     suffix = Path(path).suffix.lower()
     if suffix not in RESULT_SUFFIXES:
@@ -207,7 +207,7 @@ def read_results(path):
         BenchError: a bad suffix, or a file that is not a result file.
         FileNotFoundError: no such file.
     """
-    from training.bench.errors import BenchError
+    from benchmarks.errors import BenchError
 
     path = Path(path)
     suffix = _check_suffix(path)

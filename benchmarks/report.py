@@ -89,7 +89,7 @@ def check_plotting():
     """Raises `BenchError` unless matplotlib can be imported."""
     import importlib.util
 
-    from training.bench.errors import BenchError
+    from benchmarks.errors import BenchError
 
     if importlib.util.find_spec("matplotlib") is None:
         raise BenchError(
