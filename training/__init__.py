@@ -1,4 +1,4 @@
-"""The experiment framework: configs, tasks, trainer, data, CLI, benchmarks.
+"""The experiment framework: configs, tasks, trainer, data, CLI.
 
 ```python
 import training
@@ -6,25 +6,22 @@ cfg = training.get_experiment("resnet_digits")
 cfg.override("trainer.train_steps=200")
 training.run_experiment(cfg, mode="train_and_eval", model_dir="runs/digits")
 ```
+
+Names are imported from their modules on first use, so `import training`
+(and `zoo --help`) imports neither Keras nor a backend.
 """
 
-from training.config import ConfigError, ExperimentConfig
-from training.registry import (
-    get_experiment,
-    get_task,
-    list_experiments,
-    register_experiment,
-    register_task,
-)
-from training.trainer import run_experiment
+from zoo._lazy import lazy_exports
 
-__all__ = [
-    "ConfigError",
-    "ExperimentConfig",
-    "get_experiment",
-    "get_task",
-    "list_experiments",
-    "register_experiment",
-    "register_task",
-    "run_experiment",
-]
+_EXPORTS = {
+    "ConfigError": "training.config.base",
+    "ExperimentConfig": "training.config.definitions",
+    "get_experiment": "training.registry",
+    "get_task": "training.registry",
+    "list_experiments": "training.registry",
+    "register_experiment": "training.registry",
+    "register_task": "training.registry",
+    "run_experiment": "training.trainer",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

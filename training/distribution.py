@@ -115,7 +115,7 @@ def build_distribution(runtime):
         if name not in TF_STRATEGIES:
             other = "JAX" if name in JAX_STRATEGIES else "no backend"
             raise ConfigError(
-                f"distribution_strategy={name!r} is not available on "
+                f"runtime.distribution_strategy={name!r} is not available on "
                 f"TensorFlow ({other} runs it); TensorFlow runs "
                 f"{list(TF_STRATEGIES)}."
             )
@@ -124,12 +124,13 @@ def build_distribution(runtime):
         if name not in JAX_STRATEGIES:
             other = "TensorFlow" if name in TF_STRATEGIES else "no backend"
             raise ConfigError(
-                f"distribution_strategy={name!r} is not available on JAX "
-                f"({other} runs it); JAX runs {list(JAX_STRATEGIES)}."
+                f"runtime.distribution_strategy={name!r} is not available on "
+                f"JAX ({other} runs it); JAX runs {list(JAX_STRATEGIES)}."
             )
         return _jax_distribution(name, runtime)
     raise ConfigError(
-        f"distribution_strategy={name!r} needs the TensorFlow or JAX backend,"
+        f"runtime.distribution_strategy={name!r} needs the TensorFlow or JAX"
+        " backend,"
         f" not {backend}."
     )
 
@@ -152,18 +153,27 @@ def _tensorflow_distribution(name, runtime):
                             num_replicas=strategy.num_replicas_in_sync)
     if name == "multi_worker_mirrored":
         raise ConfigError(
-            "distribution_strategy='multi_worker_mirrored': Keras 3's "
+            "runtime.distribution_strategy='multi_worker_mirrored': Keras 3's "
             "Model.fit does not run under tf.distribute's "
             "MultiWorkerMirroredStrategy (keras-team/keras#20585). Train "
             "across processes on the JAX backend instead: "
             "distribution_strategy='data_parallel' with worker_hosts and "
             "task_index."
         )
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu=runtime.tpu or "")
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    strategy = tf.distribute.TPUStrategy(resolver)
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+            tpu=runtime.tpu or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        strategy = tf.distribute.TPUStrategy(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else (
+            type(e).__name__)
+        raise ConfigError(
+            f"runtime.distribution_strategy='tpu': no TPU is reachable "
+            f"(runtime.tpu={runtime.tpu!r}: {reason}); on this machine use "
+            "'mirrored' (its GPUs, else the CPU) or 'off'."
+        ) from None
     return Distribution(name, strategy,
                         num_replicas=strategy.num_replicas_in_sync)
 
