@@ -111,7 +111,8 @@ def run_backbone_test(cls, init_kwargs, input_data, *, tmp_path,
         pyramid_input: input for the `features_only` check (defaults to
             `input_data`).
         run_channels_first: compare against `data_format="channels_first"`
-            (default: for image backbones, i.e. 4-D array inputs).
+            (default: for image backbones, i.e. 4-D array inputs), where
+            the backend can run it (`channels_first_runs_here`).
         run_mixed_precision, run_jit, run_preset: the optional checks.
         atol: tolerance of the compiled-versus-eager comparisons.
 
@@ -155,7 +156,7 @@ def run_backbone_test(cls, init_kwargs, input_data, *, tmp_path,
     image = isinstance(input_data, np.ndarray) and input_data.ndim == 4
     if run_channels_first is None:
         run_channels_first = image
-    if run_channels_first:
+    if run_channels_first and channels_first_runs_here():
         first = cls(**{**init_kwargs, "data_format": "channels_first"})
         first.set_weights(model.get_weights())
         transposed = first(_transpose_images(input_data, True))
@@ -180,6 +181,21 @@ def run_backbone_test(cls, init_kwargs, input_data, *, tmp_path,
         check_jit_and_tf_data(model, input_data, _numpy_tree(outputs),
                               atol=atol)
     return model
+
+
+def channels_first_runs_here():
+    """Whether this backend can run NCHW convolutions on this machine.
+
+    TensorFlow's CPU convolution kernels take NHWC only ("The Conv2D op
+    currently only supports the NHWC tensor format on the CPU"), so there
+    the channels_first comparison needs a GPU; JAX runs it anywhere, and CI
+    runs every suite on JAX too.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def run_task_test(build, train_data, *, tmp_path, expected_output_shape,

@@ -538,8 +538,9 @@ def test_fine_tuning_starts_from_the_pretrained_encoder(pretraining_run,
                               "model": {"num_classes": 2,
                                         "encoder": tiny_encoder(size)},
                               "train_data": data, "validation_data": data},
-                     # The factory leaves the length to the YAML file.
-                     "trainer": {"train_steps": 10}})
+                     # The factory leaves the lengths to the YAML file.
+                     "trainer": {"train_steps": 10, "optimizer_config": {
+                         "warmup": {"polynomial": {"warmup_steps": 1}}}}})
     assert config.task.init_checkpoint_modules == "backbone"
     trainer = Trainer(config, str(tmp_path / "fine_tune"))
     model = trainer._setup()
