@@ -454,7 +454,7 @@ def test_model_garden_squad_yaml_trains_and_reports_exact_match_and_f1(
                             "train_data": data, "validation_data": data}},
                   # The Model Garden's AdamW clips gradients to norm 1.0:
                   # a higher rate learns the fixture in the same 60 steps.
-                  short_run(60, 20, learning_rate=1e-2))
+                  short_run(30, 10))
     task = training.registry.get_task(
         training.get_experiment("bert/squad").override(
             {"task": {"model": {"encoder": tiny_encoder(size)},
@@ -503,7 +503,7 @@ def test_tagging_trains_on_conll_and_reports_entity_f1(tmp_path):
 @pytest.fixture(scope="module")
 def pretraining_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("pretraining")
-    (root / "text.txt").write_text("\n".join(PRETRAINING_LINES * 2) + "\n")
+    (root / "text.txt").write_text("\n".join(PRETRAINING_LINES * 8) + "\n")
     size = write_vocabulary(root / "vocab.txt", PRETRAINING_LINES)
     data = {"input_path": str(root / "text.txt"),
             "vocab_file": str(root / "vocab.txt"), "global_batch_size": 8,
