@@ -23,6 +23,30 @@ def pytest_configure(config):
         )
 
 
+#: The backend that runs the tests marked `one_backend`.
+ONE_BACKEND = "tensorflow"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselects `one_backend` tests except on `ONE_BACKEND`.
+
+    What those tests check (configuration parsing, docs, subprocess
+    recipes, resumption after SIGKILL, log formatting, tf.data pipelines)
+    is the same on every backend, and CI runs every suite on TensorFlow
+    and on JAX; running them once keeps the suite within its budget. The
+    deselected count is printed in the summary line.
+    """
+    if keras.backend.backend() == ONE_BACKEND:
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if item.get_closest_marker("one_backend") else keep).append(
+            item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
 

@@ -18,6 +18,9 @@ import re
 
 import pytest
 
+# The docs' examples are backend-independent code; they run once.
+pytestmark = pytest.mark.one_backend
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# Source analysis: no backend involved.
+pytestmark = pytest.mark.one_backend
+
 REPO = Path(__file__).resolve().parents[1]
 
 #: package -> the first-party packages it must not import.

@@ -484,6 +484,8 @@ def test_recipe_whose_model_is_not_registered_is_named(capsys, tmp_path):
 # --- command line (subprocesses) -------------------------------------------
 
 
+# It starts both backends' subprocesses itself.
+@pytest.mark.one_backend
 def test_backends_run_in_their_own_subprocesses(tmp_path):
     results = tmp_path / "both.json"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

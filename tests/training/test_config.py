@@ -9,6 +9,9 @@ import training
 from training.config import ConfigError, ExperimentConfig, parse_overrides
 from training.tasks.image_classification import ImageClassificationConfig
 
+# Configuration parsing: no backend involved.
+pytestmark = pytest.mark.one_backend
+
 #: The Model Garden's imagenet_resnet50_gpu.yaml, vendored verbatim.
 MODEL_GARDEN_RESNET50_GPU = (
     Path(__file__).resolve().parents[1] / "data" / "model_garden" /

@@ -24,6 +24,9 @@ import pytest
 
 import training
 
+# Configuration defaults: no backend involved.
+pytestmark = pytest.mark.one_backend
+
 RUNTIME = {
     "runtime.distribution_strategy": "mirrored",
     "runtime.enable_xla": False,

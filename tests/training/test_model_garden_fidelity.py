@@ -60,6 +60,8 @@ def _csv_rows(model_dir):
         return list(csv.DictReader(f))
 
 
+# Which batches validation reads is tf.data's business.
+@pytest.mark.one_backend
 def test_validation_steps_score_the_same_batches_every_time(records,
                                                             tmp_path):
     """Bug 1: with `validation_steps` batches and the mirrored strategy the
@@ -89,6 +91,8 @@ def test_validation_steps_score_the_same_batches_every_time(records,
                                               rel=1e-6)
 
 
+# The augmentation runs in tf.data whatever the backend.
+@pytest.mark.one_backend
 def test_randaugment_under_mixed_float16_casts_once_at_the_end(records):
     """Bug 2: RandAugment made float16 images under `mixed_float16`, and
     the normalisation then subtracted a float32 mean."""
@@ -240,6 +244,8 @@ def test_float16_says_how_many_steps_the_loss_scale_skipped(tmp_path):
     assert int(iterations[0]) == 4 - int(float(rows[-1]["skipped_steps"]))
 
 
+# Log formatting: no backend involved.
+@pytest.mark.one_backend
 def test_loop_log_line_has_four_significant_figures(tmp_path, caplog):
     """Point 10: the per-loop line printed zeros as `0.0000e+00`."""
     config = _tiny_digits()

@@ -10,6 +10,10 @@ import pytest
 import training
 from training.train_cli import build_config, list_recipes
 
+# The recipe files are backend-independent; the trainer they drive is
+# tested on both backends.
+pytestmark = pytest.mark.one_backend
+
 RECIPES = Path(__file__).resolve().parents[2] / "presets" / "experiments"
 TWO_STEPS = {"train_steps": 2, "steps_per_loop": 2, "summary_interval": 2,
              "checkpoint_interval": 2, "validation_interval": 2}

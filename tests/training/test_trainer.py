@@ -126,6 +126,8 @@ def _final_arrays(model_dir, step=60):
     return model + optimizer
 
 
+# Resumption is the trainer's checkpoint logic, the same on every backend.
+@pytest.mark.one_backend
 def test_sigkill_then_restart_matches_uninterrupted_run(tmp_path):
     reference = str(tmp_path / "reference")
     subprocess.run(_train_command(reference), env=_env(), check=True,
@@ -158,6 +160,8 @@ def test_sigkill_then_restart_matches_uninterrupted_run(tmp_path):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
+# Checkpoint fallback is backend-independent file handling.
+@pytest.mark.one_backend
 def test_corrupt_newest_checkpoint_falls_back(tmp_path, caplog):
     model_dir = str(tmp_path)
     config = training.get_experiment("resnet_digits")
@@ -230,6 +234,8 @@ def _nan_config(nan_steps, max_trials):
     return config
 
 
+# NaN recovery is the trainer's checkpoint logic.
+@pytest.mark.one_backend
 def test_nan_loss_restores_last_checkpoint_and_continues(tmp_path, caplog):
     config = _nan_config(nan_steps=[14], max_trials=2)
     with caplog.at_level(logging.WARNING, logger="zoo"):
@@ -243,6 +249,8 @@ def test_nan_loss_restores_last_checkpoint_and_continues(tmp_path, caplog):
                if np.issubdtype(a.dtype, np.floating))
 
 
+# NaN recovery is the trainer's checkpoint logic.
+@pytest.mark.one_backend
 def test_nan_loss_beyond_max_trials_stops_with_clear_error(tmp_path):
     config = _nan_config(nan_steps=list(range(12, 30)), max_trials=2)
     with pytest.raises(TrainingDivergedError, match="gave up after 2"):

@@ -49,6 +49,8 @@ def test_keras_applications_presets_name_keras_own_url_and_hash(depth):
     assert info.arguments["block_variant"] == "v1"
 
 
+# Parameter counts do not depend on the backend.
+@pytest.mark.one_backend
 def test_every_builtin_preset_builds_with_its_published_count():
     for info in zoo.list_presets():
         model = zoo.from_preset(info.name, load_weights=False)

@@ -11,6 +11,9 @@ import zoo
 from nlp_helpers import ENCODER_CONFIG, minilm_package_dir, train_sentencepiece
 from zoo.nlp.tokenizers import longest_first_lengths
 
+# Tokenizers run TensorFlow string ops whatever the Keras backend.
+pytestmark = pytest.mark.one_backend
+
 #: Accents, punctuation, CJK, emoji (with skin tones and joiners), very long
 #: words, empty and blank strings, control and odd whitespace characters.
 SENTENCES = [
