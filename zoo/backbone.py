@@ -23,9 +23,15 @@ class Backbone(keras.Model):
     - `features_only`: when True the model outputs the pyramid dict instead of
       the final feature map.
 
-    Subclasses implement `get_config()` returning their constructor arguments;
-    `from_config()` calls the constructor with them.
+    Subclasses record their constructor arguments with
+    `self._set_arguments(...)` after `_init_backbone`; `get_config()`
+    returns them (with the `keras.Model` ones) and `from_config()` calls the
+    constructor with them.
     """
+
+    #: Constructor argument -> attribute, where they differ
+    #: (`input_shape` is a read-only property of `keras.Model`).
+    argument_attributes = {"input_shape": "image_shape"}
 
     #: Name of the layer that consumes the input image; converters adapt its
     #: kernel when the number of input channels differs from the weights.
@@ -46,6 +52,20 @@ class Backbone(keras.Model):
         self.pyramid_outputs = dict(pyramid_outputs)
         self.feature_info = [dict(info) for info in feature_info]
         self.features_only = bool(features_only)
+
+    def _set_arguments(self, **arguments):
+        """Stores constructor arguments as attributes, for `get_config`.
+
+        Tuples are stored as lists (what a JSON config round trip gives).
+        """
+        names = list(getattr(self, "_argument_names", ()))
+        for name, value in arguments.items():
+            if isinstance(value, tuple):
+                value = list(value)
+            setattr(self, self.argument_attributes.get(name, name), value)
+            if name not in names:
+                names.append(name)
+        self._argument_names = names
 
     def save_to_preset(self, preset_dir):
         """Writes this backbone as a preset directory (see `Task`)."""
@@ -70,12 +90,16 @@ class Backbone(keras.Model):
     def get_config(self):
         # Deliberately not Functional.get_config(): the constructor arguments
         # fully describe the graph, and reloading rebuilds it from them.
-        return {
+        config = {
             "name": self.name,
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "features_only": self.features_only,
         }
+        for name in getattr(self, "_argument_names", ()):
+            config[name] = getattr(self, self.argument_attributes.get(name,
+                                                                     name))
+        return config
 
     @classmethod
     def from_config(cls, config):

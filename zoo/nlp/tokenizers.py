@@ -144,8 +144,145 @@ class _StringLayer(keras.layers.Layer):
         return tf.constant(array.astype(str).tolist(), dtype=tf.string)
 
 
+_SPECIAL_ROLES = ("unknown_token", "start_token", "end_token", "pad_token",
+                  "mask_token")
+
+
+class _Tokenizer(_StringLayer):
+    """What both tokenizers share: special tokens, id lookups, `tokenize`.
+
+    A subclass sets `self._vocabulary` (list of str, index = id) and
+    `self._token_ids` (its inverse), and implements `_tokenize_graph`
+    (`[batch]` strings to ragged ids, in a graph).
+    """
+
+    #: What one entry of the vocabulary is called, and what holds them.
+    _unit, _holder = "Token", "vocabulary"
+    #: How to give a tokenizer its vocabulary.
+    _how_to_set = "pass vocabulary= or call set_vocabulary()"
+
+    def __init__(self, *, unknown_token, start_token, end_token, pad_token,
+                 mask_token, **kwargs):
+        kwargs.pop("dtype", None)
+        super().__init__(dtype="int32", **kwargs)
+        self.unknown_token = unknown_token
+        self.start_token = start_token
+        self.end_token = end_token
+        self.pad_token = pad_token
+        self.mask_token = mask_token
+        self._vocabulary = None
+        self._token_ids = None
+        self._tokenize_function = None
+        self.vocabulary_source = None
+
+    def _check_special_tokens(self, where, fix):
+        """Raises `VocabularyError` if a special token has no id."""
+        for role in _SPECIAL_ROLES:
+            token = getattr(self, role)
+            if token is not None and token not in self._token_ids:
+                raise VocabularyError(
+                    f"{where} has no {role} {token!r}; {fix}")
+
+    def has_vocabulary(self):
+        """True once a vocabulary (or SentencePiece model) is set."""
+        return self._vocabulary is not None
+
+    def _check_vocabulary(self):
+        if self._vocabulary is None:
+            raise VocabularyError(
+                f"{type(self).__name__} {self.name!r} has no {self._holder} "
+                f"yet; {self._how_to_set}."
+            )
+
+    def get_vocabulary(self):
+        """The tokens (pieces), as a list of str (index = id)."""
+        self._check_vocabulary()
+        return list(self._vocabulary)
+
+    def vocabulary_size(self):
+        """Number of tokens (pieces)."""
+        self._check_vocabulary()
+        return len(self._vocabulary)
+
+    def token_to_id(self, token):
+        """The id of `token`; raises `VocabularyError` if it has none."""
+        self._check_vocabulary()
+        if token not in self._token_ids:
+            raise VocabularyError(
+                f"{self._unit} {token!r} is not in the {self._holder}.")
+        return self._token_ids[token]
+
+    def id_to_token(self, token_id):
+        """The token of id `token_id`; raises `VocabularyError` outside."""
+        self._check_vocabulary()
+        if not 0 <= int(token_id) < len(self._vocabulary):
+            raise VocabularyError(
+                f"Token id {token_id} is outside [0, "
+                f"{len(self._vocabulary) - 1}]."
+            )
+        return self._vocabulary[int(token_id)]
+
+    @property
+    def start_token_id(self):
+        """Id of `start_token` (`[CLS]`)."""
+        return self.token_to_id(self.start_token)
+
+    @property
+    def end_token_id(self):
+        """Id of `end_token` (`[SEP]`)."""
+        return self.token_to_id(self.end_token)
+
+    @property
+    def pad_token_id(self):
+        """Id of `pad_token`."""
+        return self.token_to_id(self.pad_token)
+
+    @property
+    def mask_token_id(self):
+        """Id of `mask_token` (`[MASK]`)."""
+        return self.token_to_id(self.mask_token)
+
+    @property
+    def special_token_ids(self):
+        """Ids of start, end, pad, unknown and mask tokens, sorted."""
+        tokens = (self.start_token, self.end_token, self.pad_token,
+                  self.unknown_token, self.mask_token)
+        return sorted({self._token_ids[t] for t in tokens if t is not None})
+
+    def _tokenize_graph(self, text):
+        raise NotImplementedError
+
+    def tokenize(self, texts):
+        """Token ids of `texts` (see the class docstring)."""
+        tf = _tf()
+        self._check_vocabulary()
+        text = self._to_string_tensor(texts)
+        scalar = text.shape.rank == 0
+        if scalar:
+            text = tf.reshape(text, [1])
+        if tf.executing_eagerly():
+            if self._tokenize_function is None:
+                self._tokenize_function = tf.function(
+                    self._tokenize_graph,
+                    input_signature=[tf.TensorSpec([None], tf.string)],
+                )
+            ids = self._tokenize_function(text)
+        else:
+            ids = self._tokenize_graph(text)
+        return ids[0] if scalar else ids
+
+    def call(self, inputs):
+        return self.tokenize(inputs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("dtype", None)
+        config.update({role: getattr(self, role) for role in _SPECIAL_ROLES})
+        return config
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class WordPieceTokenizer(_StringLayer):
+class WordPieceTokenizer(_Tokenizer):
     """BERT's WordPiece tokenizer (uncased or cased rules), in TensorFlow ops.
 
     Gives the token ids Hugging Face `tokenizers` gives with a BERT
@@ -181,22 +318,16 @@ class WordPieceTokenizer(_StringLayer):
                  special_tokens_in_strings=False, unknown_token="[UNK]",
                  start_token="[CLS]", end_token="[SEP]", pad_token="[PAD]",
                  mask_token="[MASK]", **kwargs):
-        kwargs.pop("dtype", None)
-        super().__init__(dtype="int32", **kwargs)
+        super().__init__(unknown_token=unknown_token,
+                         start_token=start_token, end_token=end_token,
+                         pad_token=pad_token, mask_token=mask_token, **kwargs)
         self.lowercase = bool(lowercase)
         self.strip_accents = strip_accents
         self.split_on_cjk = bool(split_on_cjk)
         self.clean_text = bool(clean_text)
         self.max_chars_per_word = int(max_chars_per_word)
         self.special_tokens_in_strings = bool(special_tokens_in_strings)
-        self.unknown_token = unknown_token
-        self.start_token = start_token
-        self.end_token = end_token
-        self.pad_token = pad_token
-        self.mask_token = mask_token
         self._wordpiece = None
-        self._tokenize_function = None
-        self.vocabulary_source = None
         self.set_vocabulary(vocabulary)
 
     # --- vocabulary ---------------------------------------------------------
@@ -225,15 +356,9 @@ class WordPieceTokenizer(_StringLayer):
                     f"{self._token_ids[token] + 1} and {index + 1})."
                 )
             self._token_ids[token] = index
-        for role in ("unknown_token", "start_token", "end_token",
-                     "pad_token", "mask_token"):
-            token = getattr(self, role)
-            if token is not None and token not in self._token_ids:
-                raise VocabularyError(
-                    f"{where} has no {role} {token!r}; pass {role}= with the "
-                    "token this vocabulary uses, or use the model's own "
-                    "vocabulary file."
-                )
+        self._check_special_tokens(
+            where, "pass the token this vocabulary uses (unknown_token=, "
+            "start_token=, ...), or use the model's own vocabulary file.")
         import keras_hub
 
         self._wordpiece = keras_hub.tokenizers.WordPieceTokenizer(
@@ -246,71 +371,6 @@ class WordPieceTokenizer(_StringLayer):
             dtype="int32",
             name="wordpiece",
         )
-
-    def has_vocabulary(self):
-        """True once a vocabulary is set."""
-        return self._vocabulary is not None
-
-    def _check_vocabulary(self):
-        if self._vocabulary is None:
-            raise VocabularyError(
-                f"{type(self).__name__} {self.name!r} has no vocabulary yet; "
-                "pass vocabulary= or call set_vocabulary()."
-            )
-
-    def get_vocabulary(self):
-        """The tokens, as a list of str (index = id)."""
-        self._check_vocabulary()
-        return list(self._vocabulary)
-
-    def vocabulary_size(self):
-        """Number of tokens in the vocabulary."""
-        self._check_vocabulary()
-        return len(self._vocabulary)
-
-    def token_to_id(self, token):
-        """The id of `token`; raises `VocabularyError` if it has none."""
-        self._check_vocabulary()
-        if token not in self._token_ids:
-            raise VocabularyError(f"Token {token!r} is not in the vocabulary.")
-        return self._token_ids[token]
-
-    def id_to_token(self, token_id):
-        """The token of id `token_id`."""
-        self._check_vocabulary()
-        if not 0 <= int(token_id) < len(self._vocabulary):
-            raise VocabularyError(
-                f"Token id {token_id} is outside [0, "
-                f"{len(self._vocabulary) - 1}]."
-            )
-        return self._vocabulary[int(token_id)]
-
-    @property
-    def start_token_id(self):
-        """Id of `start_token` (`[CLS]`)."""
-        return self.token_to_id(self.start_token)
-
-    @property
-    def end_token_id(self):
-        """Id of `end_token` (`[SEP]`)."""
-        return self.token_to_id(self.end_token)
-
-    @property
-    def pad_token_id(self):
-        """Id of `pad_token` (`[PAD]`)."""
-        return self.token_to_id(self.pad_token)
-
-    @property
-    def mask_token_id(self):
-        """Id of `mask_token` (`[MASK]`)."""
-        return self.token_to_id(self.mask_token)
-
-    @property
-    def special_token_ids(self):
-        """Ids of start, end, pad, unknown and mask tokens, sorted."""
-        tokens = (self.start_token, self.end_token, self.pad_token,
-                  self.unknown_token, self.mask_token)
-        return sorted({self._token_ids[t] for t in tokens if t is not None})
 
     # --- assets -------------------------------------------------------------
 
@@ -364,28 +424,6 @@ class WordPieceTokenizer(_StringLayer):
         words = self._split_words(text)
         return self._wordpiece.tokenize(words)
 
-    def tokenize(self, texts):
-        """Token ids of `texts` (see the class docstring)."""
-        tf = _tf()
-        self._check_vocabulary()
-        text = self._to_string_tensor(texts)
-        scalar = text.shape.rank == 0
-        if scalar:
-            text = tf.reshape(text, [1])
-        if tf.executing_eagerly():
-            if self._tokenize_function is None:
-                self._tokenize_function = tf.function(
-                    self._tokenize_graph,
-                    input_signature=[tf.TensorSpec([None], tf.string)],
-                )
-            ids = self._tokenize_function(text)
-        else:
-            ids = self._tokenize_graph(text)
-        return ids[0] if scalar else ids
-
-    def call(self, inputs):
-        return self.tokenize(inputs)
-
     def detokenize(self, token_ids):
         """Joins token ids back into text (`##` pieces glued to their word).
 
@@ -412,7 +450,6 @@ class WordPieceTokenizer(_StringLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.pop("dtype", None)
         config.update({
             "lowercase": self.lowercase,
             "strip_accents": self.strip_accents,
@@ -420,17 +457,12 @@ class WordPieceTokenizer(_StringLayer):
             "clean_text": self.clean_text,
             "max_chars_per_word": self.max_chars_per_word,
             "special_tokens_in_strings": self.special_tokens_in_strings,
-            "unknown_token": self.unknown_token,
-            "start_token": self.start_token,
-            "end_token": self.end_token,
-            "pad_token": self.pad_token,
-            "mask_token": self.mask_token,
         })
         return config
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class SentencePieceTokenizer(_StringLayer):
+class SentencePieceTokenizer(_Tokenizer):
     """A SentencePiece model (ALBERT, T5, ...) as a tokenizer layer.
 
     Args:
@@ -451,22 +483,19 @@ class SentencePieceTokenizer(_StringLayer):
         scalar), the SentencePiece ids, no special tokens added.
     """
 
+    _unit, _holder = "Piece", "model"
+    _how_to_set = "pass proto= or call set_proto()"
+
     def __init__(self, proto=None, lowercase=False, strip_accents=False,
                  unknown_token="<unk>", start_token="[CLS]",
                  end_token="[SEP]", pad_token="<pad>", mask_token="[MASK]",
                  **kwargs):
-        kwargs.pop("dtype", None)
-        super().__init__(dtype="int32", **kwargs)
+        super().__init__(unknown_token=unknown_token,
+                         start_token=start_token, end_token=end_token,
+                         pad_token=pad_token, mask_token=mask_token, **kwargs)
         self.lowercase = bool(lowercase)
         self.strip_accents = bool(strip_accents)
-        self.unknown_token = unknown_token
-        self.start_token = start_token
-        self.end_token = end_token
-        self.pad_token = pad_token
-        self.mask_token = mask_token
         self._sentencepiece = None
-        self._tokenize_function = None
-        self.vocabulary_source = None
         self.set_proto(proto)
 
     def set_proto(self, proto):
@@ -477,7 +506,7 @@ class SentencePieceTokenizer(_StringLayer):
         """
         self._tokenize_function = None
         self._proto = None
-        self._pieces = None
+        self._vocabulary = None
         if proto is None:
             return
         if isinstance(proto, (str, os.PathLike)):
@@ -489,56 +518,13 @@ class SentencePieceTokenizer(_StringLayer):
 
         self._sentencepiece = keras_hub.tokenizers.SentencePieceTokenizer(
             proto=self._proto, dtype="int32", name="sentencepiece")
-        self._pieces = list(self._sentencepiece.get_vocabulary())
-        self._token_ids = {p: i for i, p in enumerate(self._pieces)}
-        for role in ("unknown_token", "start_token", "end_token",
-                     "pad_token", "mask_token"):
-            token = getattr(self, role)
-            if token is not None and token not in self._token_ids:
-                raise VocabularyError(
-                    f"SentencePiece model "
-                    f"{self.vocabulary_source or '(bytes)'} has no {role} "
-                    f"{token!r}; pass {role}= with a piece it has."
-                )
-
-    def has_vocabulary(self):
-        """True once a model is set."""
-        return self._proto is not None
-
-    def _check_vocabulary(self):
-        if self._proto is None:
-            raise VocabularyError(
-                f"SentencePieceTokenizer {self.name!r} has no model yet; "
-                "pass proto= or call set_proto()."
-            )
-
-    def get_vocabulary(self):
-        """The pieces, as a list of str (index = id)."""
-        self._check_vocabulary()
-        return list(self._pieces)
-
-    def vocabulary_size(self):
-        """Number of pieces."""
-        self._check_vocabulary()
-        return len(self._pieces)
-
-    def token_to_id(self, token):
-        """The id of piece `token`."""
-        self._check_vocabulary()
-        if token not in self._token_ids:
-            raise VocabularyError(f"Piece {token!r} is not in the model.")
-        return self._token_ids[token]
-
-    def id_to_token(self, token_id):
-        """The piece of id `token_id`."""
-        self._check_vocabulary()
-        return self._pieces[int(token_id)]
-
-    start_token_id = WordPieceTokenizer.start_token_id
-    end_token_id = WordPieceTokenizer.end_token_id
-    pad_token_id = WordPieceTokenizer.pad_token_id
-    mask_token_id = WordPieceTokenizer.mask_token_id
-    special_token_ids = WordPieceTokenizer.special_token_ids
+        pieces = list(self._sentencepiece.get_vocabulary())
+        self._token_ids = {p: i for i, p in enumerate(pieces)}
+        self._vocabulary = pieces
+        self._check_special_tokens(
+            f"SentencePiece model {self.vocabulary_source or '(bytes)'}",
+            "pass the piece it uses instead (unknown_token=, start_token=, "
+            "...).")
 
     def save_assets(self, directory):
         """Writes the model to `directory/spiece.model`."""
@@ -560,28 +546,6 @@ class SentencePieceTokenizer(_StringLayer):
             text = tf.strings.lower(text, encoding="utf-8")
         return self._sentencepiece.tokenize(text)
 
-    def tokenize(self, texts):
-        """Piece ids of `texts` (see the class docstring)."""
-        tf = _tf()
-        self._check_vocabulary()
-        text = self._to_string_tensor(texts)
-        scalar = text.shape.rank == 0
-        if scalar:
-            text = tf.reshape(text, [1])
-        if tf.executing_eagerly():
-            if self._tokenize_function is None:
-                self._tokenize_function = tf.function(
-                    self._tokenize_graph,
-                    input_signature=[tf.TensorSpec([None], tf.string)],
-                )
-            ids = self._tokenize_function(text)
-        else:
-            ids = self._tokenize_graph(text)
-        return ids[0] if scalar else ids
-
-    def call(self, inputs):
-        return self.tokenize(inputs)
-
     def detokenize(self, token_ids):
         """Decodes piece ids back into text: string tensor `[batch]`."""
         self._check_vocabulary()
@@ -589,15 +553,9 @@ class SentencePieceTokenizer(_StringLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.pop("dtype", None)
         config.update({
             "lowercase": self.lowercase,
             "strip_accents": self.strip_accents,
-            "unknown_token": self.unknown_token,
-            "start_token": self.start_token,
-            "end_token": self.end_token,
-            "pad_token": self.pad_token,
-            "mask_token": self.mask_token,
         })
         return config
 

@@ -5,7 +5,7 @@
 import dataclasses
 
 from training.models import ModelConfig
-from training.models.encoders.bert import checked_activation
+from training.models.encoders.bert import encoder_arguments
 from training.registry import register_encoder
 
 
@@ -32,15 +32,5 @@ class AlbertEncoderConfig(ModelConfig):
         """`(AlbertEncoder, None)`."""
         from zoo.nlp.encoders.albert import AlbertEncoder
 
-        return AlbertEncoder(
-            vocabulary_size=self.vocab_size,
-            embedding_size=self.embedding_width,
-            hidden_size=self.hidden_size, num_layers=self.num_layers,
-            num_heads=self.num_attention_heads,
-            intermediate_size=self.intermediate_size,
-            activation=checked_activation(self.hidden_activation, path),
-            dropout=self.dropout_rate,
-            attention_dropout=self.attention_dropout_rate,
-            max_sequence_length=self.max_position_embeddings,
-            type_vocabulary_size=self.type_vocab_size,
-            initializer_range=self.initializer_range), None
+        return AlbertEncoder(embedding_size=self.embedding_width,
+                             **encoder_arguments(self, path)), None

@@ -21,6 +21,21 @@ def checked_activation(name, path):
     return name
 
 
+def encoder_arguments(config, path):
+    """The `zoo` encoder arguments of the fields BERT and ALBERT configs
+    share (the Model Garden's names on the left)."""
+    return dict(
+        vocabulary_size=config.vocab_size, hidden_size=config.hidden_size,
+        num_layers=config.num_layers, num_heads=config.num_attention_heads,
+        intermediate_size=config.intermediate_size,
+        activation=checked_activation(config.hidden_activation, path),
+        dropout=config.dropout_rate,
+        attention_dropout=config.attention_dropout_rate,
+        max_sequence_length=config.max_position_embeddings,
+        type_vocabulary_size=config.type_vocab_size,
+        initializer_range=config.initializer_range)
+
+
 @register_encoder("bert")
 @dataclasses.dataclass
 class BertEncoderConfig(ModelConfig):
@@ -66,13 +81,4 @@ class BertEncoderConfig(ModelConfig):
         """`(BertEncoder, None)`."""
         from zoo.nlp.encoders.bert import BertEncoder
 
-        return BertEncoder(
-            vocabulary_size=self.vocab_size, hidden_size=self.hidden_size,
-            num_layers=self.num_layers, num_heads=self.num_attention_heads,
-            intermediate_size=self.intermediate_size,
-            activation=checked_activation(self.hidden_activation, path),
-            dropout=self.dropout_rate,
-            attention_dropout=self.attention_dropout_rate,
-            max_sequence_length=self.max_position_embeddings,
-            type_vocabulary_size=self.type_vocab_size,
-            initializer_range=self.initializer_range), None
+        return BertEncoder(**encoder_arguments(self, path)), None

@@ -21,7 +21,6 @@ ALBERT-base v2 has 11,683,584 trainable parameters (Hugging Face's
 import keras
 
 from zoo.layers.transformer import (
-    PositionEmbedding,
     TransformerEncoderBlock,
     get_activation,
 )
@@ -96,24 +95,12 @@ class AlbertEncoder(TextEncoder):
             )
         init = HostTruncatedNormal(initializer_range)
         inputs = encoder_inputs()
-        tokens = keras.layers.Embedding(
-            vocabulary_size, embedding_size, embeddings_initializer=init,
-            dtype=dtype, name="token_embedding",
-        )(inputs["token_ids"])
-        positions = PositionEmbedding(
-            max_sequence_length, initializer=init, dtype=dtype,
-            name="position_embedding",
-        )(tokens)
-        segments = keras.layers.Embedding(
-            type_vocabulary_size, embedding_size, embeddings_initializer=init,
-            dtype=dtype, name="segment_embedding",
-        )(inputs["segment_ids"])
-        x = keras.layers.Add(dtype=dtype, name="embeddings_add")(
-            [tokens, positions, segments])
-        x = keras.layers.LayerNormalization(
-            epsilon=norm_epsilon, dtype=dtype, name="embeddings_norm")(x)
-        x = keras.layers.Dropout(dropout, dtype=dtype,
-                                 name="embeddings_dropout")(x)
+        x = self._embed_tokens(
+            inputs, embedding_size, vocabulary_size=vocabulary_size,
+            max_sequence_length=max_sequence_length,
+            type_vocabulary_size=type_vocabulary_size,
+            norm_epsilon=norm_epsilon, dropout=dropout, initializer=init,
+            dtype=dtype)
         x = keras.layers.Dense(
             hidden_size, kernel_initializer=init, dtype=dtype,
             name="embeddings_projection",
@@ -137,48 +124,26 @@ class AlbertEncoder(TextEncoder):
             block = groups[i * num_groups // num_layers]
             x = block(x, padding_mask=inputs["padding_mask"])
             layer_outputs.append(x)
-        cls_vector = keras.layers.Lambda(
-            lambda h: h[:, 0, :], dtype=dtype, name="cls_token")(x)
-        pooled = keras.layers.Dense(
-            hidden_size, activation="tanh", kernel_initializer=init,
-            dtype=dtype, name="pooler",
-        )(cls_vector)
-        self._init_encoder(inputs, x, pooled, layer_outputs,
-                           features_only=features_only, dtype=dtype, **kwargs)
-        self.vocabulary_size = int(vocabulary_size)
-        self.embedding_size = int(embedding_size)
-        self.hidden_size = int(hidden_size)
-        self.num_layers = int(num_layers)
-        self.num_heads = int(num_heads)
-        self.intermediate_size = int(intermediate_size)
-        self.num_groups = int(num_groups)
-        self.activation = activation
-        self.dropout = float(dropout)
-        self.attention_dropout = float(attention_dropout)
-        self.max_sequence_length = int(max_sequence_length)
-        self.type_vocabulary_size = int(type_vocabulary_size)
-        self.norm_epsilon = float(norm_epsilon)
-        self.initializer_range = float(initializer_range)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocabulary_size": self.vocabulary_size,
-            "embedding_size": self.embedding_size,
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "intermediate_size": self.intermediate_size,
-            "num_groups": self.num_groups,
-            "activation": self.activation,
-            "dropout": self.dropout,
-            "attention_dropout": self.attention_dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "type_vocabulary_size": self.type_vocabulary_size,
-            "norm_epsilon": self.norm_epsilon,
-            "initializer_range": self.initializer_range,
-        })
-        return config
+        self._pool_and_init(inputs, x, layer_outputs,
+                            hidden_size=hidden_size, initializer=init,
+                            features_only=features_only, dtype=dtype,
+                            **kwargs)
+        self._set_arguments(
+            vocabulary_size=int(vocabulary_size),
+            embedding_size=int(embedding_size),
+            hidden_size=int(hidden_size),
+            num_layers=int(num_layers),
+            num_heads=int(num_heads),
+            intermediate_size=int(intermediate_size),
+            num_groups=int(num_groups),
+            activation=activation,
+            dropout=float(dropout),
+            attention_dropout=float(attention_dropout),
+            max_sequence_length=int(max_sequence_length),
+            type_vocabulary_size=int(type_vocabulary_size),
+            norm_epsilon=float(norm_epsilon),
+            initializer_range=float(initializer_range),
+        )
 
 
 # --- Registered variants --------------------------------------------------

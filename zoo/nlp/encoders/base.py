@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from zoo.backbone import Backbone
+from zoo.layers.transformer import PositionEmbedding
 from zoo.errors import SequenceTooLongError, VocabularyError
 
 logger = logging.getLogger("zoo")
@@ -109,6 +110,46 @@ class TextEncoder(Backbone):
             **kwargs,
         )
         self.layer_outputs = list(layer_outputs)
+
+    def _embed_tokens(self, inputs, width, *, vocabulary_size,
+                      max_sequence_length, type_vocabulary_size,
+                      norm_epsilon, dropout, initializer, dtype):
+        """Token + position + segment embeddings, layer-normalised, dropout.
+
+        The embedding block of BERT and ALBERT, `width` wide (ALBERT's
+        factorised embedding size, BERT's hidden size); layer names are
+        the ones the converters map.
+        """
+        tokens = keras.layers.Embedding(
+            vocabulary_size, width, embeddings_initializer=initializer,
+            dtype=dtype, name="token_embedding",
+        )(inputs["token_ids"])
+        positions = PositionEmbedding(
+            max_sequence_length, initializer=initializer, dtype=dtype,
+            name="position_embedding",
+        )(tokens)
+        segments = keras.layers.Embedding(
+            type_vocabulary_size, width, embeddings_initializer=initializer,
+            dtype=dtype, name="segment_embedding",
+        )(inputs["segment_ids"])
+        x = keras.layers.Add(dtype=dtype, name="embeddings_add")(
+            [tokens, positions, segments])
+        x = keras.layers.LayerNormalization(
+            epsilon=norm_epsilon, dtype=dtype, name="embeddings_norm")(x)
+        return keras.layers.Dropout(dropout, dtype=dtype,
+                                    name="embeddings_dropout")(x)
+
+    def _pool_and_init(self, inputs, x, layer_outputs, *, hidden_size,
+                       initializer, features_only, dtype, **kwargs):
+        """Adds the pooler `tanh(W h_[CLS] + b)` and builds the model."""
+        cls_vector = keras.layers.Lambda(
+            lambda h: h[:, 0, :], dtype=dtype, name="cls_token")(x)
+        pooled = keras.layers.Dense(
+            hidden_size, activation="tanh", kernel_initializer=initializer,
+            dtype=dtype, name="pooler",
+        )(cls_vector)
+        self._init_encoder(inputs, x, pooled, layer_outputs,
+                           features_only=features_only, dtype=dtype, **kwargs)
 
     @property
     def token_embedding(self):

@@ -341,46 +341,24 @@ class ResNetBackbone(Backbone):
             dtype=dtype,
             **kwargs,
         )
-        self.stage_blocks = list(stage_blocks)
-        self.block_type = block_type
-        self.stage_filters = list(stage_filters)
-        self.block_variant = block_variant
-        self.stem_type = stem_type
-        self.stem_width = stem_width
-        self.avg_down = avg_down
-        self.se_ratio = se_ratio
-        self.drop_path_rate = drop_path_rate
-        self.zero_init_residual = zero_init_residual
-        self.bn_epsilon = bn_epsilon
-        self.bn_momentum = bn_momentum
-        self.bn_trainable = bool(bn_trainable)
-        self.activation = activation
-        self.image_shape = input_shape
-        self.data_format = data_format
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "stage_blocks": self.stage_blocks,
-                "block_type": self.block_type,
-                "stage_filters": self.stage_filters,
-                "block_variant": self.block_variant,
-                "stem_type": self.stem_type,
-                "stem_width": self.stem_width,
-                "avg_down": self.avg_down,
-                "se_ratio": self.se_ratio,
-                "drop_path_rate": self.drop_path_rate,
-                "zero_init_residual": self.zero_init_residual,
-                "bn_epsilon": self.bn_epsilon,
-                "bn_momentum": self.bn_momentum,
-                "bn_trainable": self.bn_trainable,
-                "activation": self.activation,
-                "input_shape": list(self.image_shape),
-                "data_format": self.data_format,
-            }
+        self._set_arguments(
+            stage_blocks=stage_blocks,
+            block_type=block_type,
+            stage_filters=stage_filters,
+            block_variant=block_variant,
+            stem_type=stem_type,
+            stem_width=stem_width,
+            avg_down=avg_down,
+            se_ratio=se_ratio,
+            drop_path_rate=drop_path_rate,
+            zero_init_residual=zero_init_residual,
+            bn_epsilon=bn_epsilon,
+            bn_momentum=bn_momentum,
+            bn_trainable=bool(bn_trainable),
+            activation=activation,
+            input_shape=input_shape,
+            data_format=data_format,
         )
-        return config
 
 
 # --- Registered variants --------------------------------------------------
