@@ -34,9 +34,9 @@ from keras import layers
 
 from zoo.backbone import Backbone, standardize_data_format
 from zoo.layers import DropPath, SqueezeExcite
-from zoo.layers.initializers import HostHeNormal
 from zoo.layers.squeeze_excite import make_divisible
 from zoo.registry import register_family, register_model
+from zoo.vision.blocks import ConvBuilder, check_choice
 
 FAMILY = register_family(
     "resnet", modality="vision", task="image_classifier", num_classes=1000,
@@ -50,68 +50,21 @@ STEM_TYPES = ("basic", "deep")
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
 
-class _Builder:
-    """Creates the layers of one backbone with shared settings."""
+class _Builder(ConvBuilder):
+    """`ConvBuilder` with ResNet's conventions: PyTorch's symmetric padding
+    (Keras' "same" puts the odd pixel of a strided convolution on the
+    bottom/right, torch pads both sides equally, so weights trained in
+    either framework transfer exactly) and `relu` for the block
+    activation."""
 
     def __init__(self, data_format, bn_epsilon, bn_momentum, dtype,
                  activation="relu", bn_trainable=True):
-        self.data_format = data_format
-        self.bn_axis = -1 if data_format == "channels_last" else 1
-        self.bn_epsilon = bn_epsilon
-        self.bn_momentum = bn_momentum
-        self.dtype = dtype
-        self.activation = activation
-        self.bn_trainable = bn_trainable
-
-    def conv(self, x, filters, kernel_size, strides, name):
-        """Convolution with torch-style symmetric padding.
-
-        Keras' "same" padding puts the odd pixel of a strided convolution on
-        the bottom/right; torch pads both sides equally. Explicit zero padding
-        followed by a "valid" convolution gives torch's result, so weights
-        trained in either framework transfer exactly.
-        """
-        padding = "same"
-        if strides > 1 and kernel_size > 1:
-            x = layers.ZeroPadding2D(
-                (kernel_size - 1) // 2,
-                data_format=self.data_format,
-                dtype=self.dtype,
-                name=f"{name}_pad",
-            )(x)
-            padding = "valid"
-        return layers.Conv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding=padding,
-            use_bias=False,
-            data_format=self.data_format,
-            kernel_initializer=HostHeNormal(),
-            dtype=self.dtype,
-            name=name,
-        )(x)
-
-    def bn(self, x, name, zero_init=False):
-        return layers.BatchNormalization(
-            axis=self.bn_axis,
-            epsilon=self.bn_epsilon,
-            momentum=self.bn_momentum,
-            gamma_initializer="zeros" if zero_init else "ones",
-            trainable=self.bn_trainable,
-            dtype=self.dtype,
-            name=name,
-        )(x)
+        super().__init__(data_format, "symmetric", bn_epsilon, bn_momentum,
+                         activation, dtype, bn_trainable)
 
     def relu(self, x, name):
         """The block activation (ReLU unless `activation` says otherwise)."""
-        if self.activation == "relu":
-            return layers.ReLU(dtype=self.dtype, name=name)(x)
-        return layers.Activation(self.activation, dtype=self.dtype,
-                                 name=name)(x)
-
-    def channels(self, x):
-        return x.shape[self.bn_axis]
+        return self.act(x, name)
 
 
 def _stem(b, x, stem_type, stem_width):
@@ -194,13 +147,6 @@ def bottleneck_block(b, x, filters, stride, variant, avg_down, se_ratio,
     return _block_end(b, x, shortcut, se_ratio, drop_path, name)
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f"ResNetBackbone: {name}={value!r} is not one of {list(choices)}."
-        )
-
-
 @keras.saving.register_keras_serializable(package="zoo")
 class ResNetBackbone(Backbone):
     """ResNet feature extractor: images -> C5 feature map (or C2..C5).
@@ -267,10 +213,11 @@ class ResNetBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        _check_choice("block_type", block_type, BLOCK_TYPES)
-        _check_choice("block_variant", block_variant, BLOCK_VARIANTS)
-        _check_choice("stem_type", stem_type, STEM_TYPES)
-        _check_choice("activation", activation, ACTIVATIONS)
+        owner = type(self).__name__
+        check_choice(owner, "block_type", block_type, BLOCK_TYPES)
+        check_choice(owner, "block_variant", block_variant, BLOCK_VARIANTS)
+        check_choice(owner, "stem_type", stem_type, STEM_TYPES)
+        check_choice(owner, "activation", activation, ACTIVATIONS)
         if len(stage_blocks) != len(stage_filters):
             raise ValueError(
                 "ResNetBackbone: stage_blocks and stage_filters must have the "
