@@ -89,6 +89,8 @@ class ModelEntry:
         task: str or None, the task model `create_model` builds by default.
         module: str, the module that registers it.
         description: str, the first line of the builder's docstring.
+        head: dict, default arguments of the default task's head (an
+            EfficientNet-B7's dropout 0.5), which the caller's override.
     """
 
     name: str
@@ -97,6 +99,7 @@ class ModelEntry:
     task: object
     module: str
     description: str
+    head: dict = dataclasses.field(default_factory=dict)
 
     @property
     def builder(self):
@@ -141,7 +144,7 @@ def register_family(name, *, modality, task=None, paper="", num_classes=None):
     return info
 
 
-def register_model(fn=None, *, name=None, task=...):
+def register_model(fn=None, *, name=None, task=..., head=None):
     """Registers a variant builder under its function name (or `name`).
 
     Usable bare (`@register_model`) or with arguments
@@ -153,6 +156,8 @@ def register_model(fn=None, *, name=None, task=...):
         fn: the builder, `fn(**kwargs) -> Backbone`.
         name: str, the registered name; defaults to `fn.__name__`.
         task: the task model built by default; defaults to the family's.
+        head: dict of literal default arguments of that task's head
+            (`{"dropout": 0.2}`).
 
     Returns:
         `fn` unchanged, so the builder stays callable directly.
@@ -183,6 +188,7 @@ def register_model(fn=None, *, name=None, task=...):
             task=family.task if task is ... else task,
             module=fn.__module__,
             description=doc.splitlines()[0] if doc else "",
+            head=dict(head or {}),
         )
         _MODELS[entry_name] = (entry, fn)
         return fn
@@ -257,7 +263,8 @@ def _read_module(path, module):
                     doc = ast.get_docstring(node) or ""
                     models.append((keywords.get("name") or node.name,
                                    keywords.get("task", ...),
-                                   doc.splitlines()[0] if doc else ""))
+                                   doc.splitlines()[0] if doc else "",
+                                   keywords.get("head") or {}))
         if isinstance(node, ast.ClassDef):
             for decorator in node.decorator_list:
                 matched, keywords, positional = _decorator_call(
@@ -265,12 +272,12 @@ def _read_module(path, module):
                 if matched and positional:
                     tasks[positional[0]] = (module, node.name)
     entries = {}
-    for name, task, description in models:
+    for name, task, description, head in models:
         entries[name] = ModelEntry(
             name=name, family=family.name if family else "",
             modality=family.modality if family else "",
             task=(family.task if family else None) if task is ... else task,
-            module=module, description=description)
+            module=module, description=description, head=head)
     return entries, tasks
 
 
@@ -483,8 +490,11 @@ def create_model(name, *, task=..., features_only=False, **kwargs):
     if features_only:
         task = None
     outer_name = kwargs.pop("name", None)
-    if task is not None and task == entry.task and family.num_classes:
-        kwargs.setdefault("num_classes", family.num_classes)
+    if task is not None and task == entry.task:
+        if family.num_classes:
+            kwargs.setdefault("num_classes", family.num_classes)
+        for key, value in entry.head.items():
+            kwargs.setdefault(key, value)
     head, rest = split_task_arguments(task, kwargs)
     if features_only:
         rest["features_only"] = True

@@ -1,6 +1,10 @@
 """Image classification: a backbone, global pooling, dropout and a dense head."""
 
+import functools
+from pathlib import Path
+
 import keras
+import numpy as np
 
 from zoo.backbone import check_model_kwargs
 from zoo.layers.initializers import HostGlorotUniform
@@ -8,6 +12,58 @@ from zoo.registry import register_task_model
 from zoo.task import Task
 
 POOLINGS = ("avg", "max")
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_class_names():
+    """The 1,000 ImageNet-1k (ILSVRC-2012) class names, index order.
+
+    Shipped as data (`zoo/vision/imagenet_classes.tsv`: index, WordNet
+    synset, name), so decoding needs no network.
+    """
+    path = Path(__file__).with_name("imagenet_classes.tsv")
+    names = []
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#"):
+            names.append(line.split("\t")[2])
+    return names
+
+
+def decode_predictions(predictions, top=5, class_names=None):
+    """The `top` classes of each row: `[(class_id, name, score), ...]`.
+
+    Args:
+        predictions: `[batch, num_classes]` probabilities or logits.
+        top: int, how many classes per row, best first.
+        class_names: list of str; default: the ImageNet names for 1,000
+            classes (1,001: with the Model Garden's background class 0
+            first), else the class ids as strings.
+
+    Returns:
+        list (one per row) of lists of `(int, str, float)`.
+    """
+    predictions = np.asarray(predictions)
+    if predictions.ndim != 2:
+        raise ValueError(
+            "decode_predictions takes [batch, num_classes] predictions, got "
+            f"shape {predictions.shape}.")
+    count = predictions.shape[1]
+    if class_names is None:
+        if count == 1000:
+            class_names = imagenet_class_names()
+        elif count == 1001:
+            class_names = ["background", *imagenet_class_names()]
+        else:
+            class_names = [str(i) for i in range(count)]
+    if len(class_names) != count:
+        raise ValueError(
+            f"{len(class_names)} class names for {count} classes.")
+    decoded = []
+    for row in predictions:
+        best = np.argsort(-row, kind="stable")[:top]
+        decoded.append([(int(i), class_names[i], float(row[i]))
+                        for i in best])
+    return decoded
 
 
 @register_task_model("image_classifier")
@@ -22,6 +78,13 @@ class ImageClassifier(Task):
         pooling: `"avg"` or `"max"` global pooling.
         dropout: float, dropout rate before the head.
         activation: None for logits (default), or `"softmax"` / `"sigmoid"`.
+        head_norm: None, or `"layer_norm"` on the pooled features
+            (ConvNeXt's head).
+        head_norm_epsilon: float, its epsilon.
+        head_hidden_size: None, or the width of a hidden dense layer after
+            pooling (MobileNetV3's "last point" convolution on the pooled
+            1x1 map, which is the same thing).
+        head_hidden_activation: the activation of that layer.
         preprocessor: optional `ImagePreprocessor`, applied by `fit`,
             `evaluate` and `predict` (see `Task`).
         head_dtype: dtype policy of the head; defaults to the model's.
@@ -41,6 +104,10 @@ class ImageClassifier(Task):
         pooling="avg",
         dropout=0.0,
         activation=None,
+        head_norm=None,
+        head_norm_epsilon=1e-6,
+        head_hidden_size=None,
+        head_hidden_activation="hard_swish",
         preprocessor=None,
         head_dtype=None,
         dtype=None,
@@ -62,6 +129,10 @@ class ImageClassifier(Task):
                 "ImageClassifier: num_classes must be a positive int, got "
                 f"{num_classes!r}."
             )
+        if head_norm not in (None, "layer_norm"):
+            raise ValueError(
+                "ImageClassifier: head_norm must be None or 'layer_norm', got "
+                f"{head_norm!r}.")
         data_format = getattr(backbone, "data_format", None)
         head_dtype = head_dtype or dtype or backbone.dtype_policy
 
@@ -75,6 +146,15 @@ class ImageClassifier(Task):
         )
         x = pool_cls(data_format=data_format, dtype=head_dtype,
                      name="pool")(x)
+        if head_norm:
+            x = keras.layers.LayerNormalization(
+                epsilon=head_norm_epsilon, dtype=head_dtype,
+                name="head_norm")(x)
+        if head_hidden_size:
+            x = keras.layers.Dense(
+                head_hidden_size, activation=head_hidden_activation,
+                kernel_initializer=HostGlorotUniform(), dtype=head_dtype,
+                name="head_hidden")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, dtype=head_dtype,
                                      name="dropout")(x)
@@ -93,7 +173,16 @@ class ImageClassifier(Task):
         self.pooling = pooling
         self.dropout = dropout
         self.activation = activation
+        self.head_norm = head_norm
+        self.head_norm_epsilon = float(head_norm_epsilon)
+        self.head_hidden_size = head_hidden_size
+        self.head_hidden_activation = head_hidden_activation
         self.head_dtype = head_dtype
+
+    def decode_predictions(self, predictions, top=5, class_names=None):
+        """The `top` classes of each row of `predictions` (see
+        `zoo.vision.image_classifier.decode_predictions`)."""
+        return decode_predictions(predictions, top, class_names)
 
     @property
     def head(self):
@@ -108,6 +197,10 @@ class ImageClassifier(Task):
                 "pooling": self.pooling,
                 "dropout": self.dropout,
                 "activation": self.activation,
+                "head_norm": self.head_norm,
+                "head_norm_epsilon": self.head_norm_epsilon,
+                "head_hidden_size": self.head_hidden_size,
+                "head_hidden_activation": self.head_hidden_activation,
                 "head_dtype": keras.dtype_policies.serialize(
                     keras.dtype_policies.get(self.head_dtype)
                 ),

@@ -22,6 +22,34 @@ def layers_of_model(keras_model):
     }
 
 
+def zoo_variant(config, table, family):
+    """`(zoo variant, {})` of a keras.applications model name in `table`.
+
+    Raises:
+        WeightsError: `config` is not in `table`; the message lists it.
+    """
+    from zoo.errors import WeightsError
+
+    if config not in table:
+        raise WeightsError(
+            f"{config!r} is not a keras.applications {family}; expected one "
+            f"of {sorted(table)}.")
+    return table[config], {}
+
+
+def batch_norm(state, target, arrays):
+    """A keras.applications batch norm's four arrays under `target`."""
+    for key, array in zip(("gamma", "beta", "moving_mean",
+                           "moving_variance"), arrays):
+        state[f"{target}/{key}"] = array
+
+
+def copy_layer(state, target, arrays, keys=("kernel", "bias")):
+    """A layer's arrays under `target`, named `keys` in order."""
+    for key, array in zip(keys, arrays):
+        state[f"{target}/{key}"] = array
+
+
 def load(model, path, include_head=True):
     """Reads a keras.applications `.h5` file into `model`.
 

@@ -1,0 +1,351 @@
+"""MobileNetV2 (Sandler et al. 2018) and MobileNetV3 (Howard et al. 2019).
+
+Read top to bottom: the block tables, the backbone class, then the
+registered variants.
+
+Both are stacks of inverted residuals (`zoo.vision.blocks.inverted_residual`:
+1x1 expansion, depthwise, optional squeeze-excitation, 1x1 projection) after
+a 3x3 stride-2 stem, ending in a 1x1 convolution:
+
+- V2: ReLU6 throughout, 3x3 depthwise, a 1280-wide last convolution
+  (scaled only when `width_multiplier > 1`);
+- V3: hard-swish in the later blocks, 3x3 or 5x5 depthwise, SE gated by a
+  hard sigmoid, a last convolution six times the last block's width; the
+  1280/1024-wide "last point" convolution after pooling belongs to the
+  classifier head (`ImageClassifier(head_hidden_size=...)`), as in
+  keras.applications. `minimalistic=True` drops SE and hard-swish and uses
+  3x3 kernels only.
+
+Channel counts round to multiples of 8 never below 90% (`make_divisible`).
+The tables are keras.applications' (keras 3,
+`keras/src/applications/mobilenet_v2.py` and `mobilenet_v3.py`), which are
+the papers' (Table 2 of V2; Tables 1 and 2 of V3); batch norms use epsilon
+1e-3 and momentum 0.999 as there. Layer names are keras.applications'
+(`Conv1`, `block_3_expand`, `block_3_depthwise_BN`, ... for V2; `conv`,
+`expanded_conv_3_expand`, `expanded_conv_3_squeeze_excite`, `conv_1`, ... for
+V3), so its weight files load by name. Every convolution pads by
+TensorFlow's "same" rule unless `padding="symmetric"`.
+
+Pyramid levels: C2..C5 are the last block outputs at strides 4, 8, 16 and
+32; the model's output is the last convolution's.
+"""
+
+import math
+
+import keras
+
+from zoo.backbone import Backbone, standardize_data_format
+from zoo.layers.squeeze_excite import make_divisible
+from zoo.registry import register_family, register_model
+from zoo.vision.blocks import (
+    PADDINGS,
+    ConvBuilder,
+    check_choice,
+    drop_rates,
+    image_input,
+    inverted_residual,
+)
+
+FAMILY = register_family(
+    "mobilenet", modality="vision", task="image_classifier",
+    num_classes=1000,
+    paper="Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear "
+          "Bottlenecks, https://arxiv.org/abs/1801.04381; Howard et al. "
+          "2019, Searching for MobileNetV3, https://arxiv.org/abs/1905.02244")
+
+VERSIONS = ("v2", "v3_large", "v3_small")
+
+#: MobileNetV2: (expansion, filters, repeats, stride) per stage.
+V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+             (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+#: MobileNetV3: (expansion, filters, kernel, stride, se, activation) per
+#: block; kernel 5 becomes 3, se False and "hard_swish" "relu" when
+#: minimalistic.
+V3_BLOCKS = {
+    "v3_large": (
+        (1, 16, 3, 1, False, "relu"), (4, 24, 3, 2, False, "relu"),
+        (3, 24, 3, 1, False, "relu"), (3, 40, 5, 2, True, "relu"),
+        (3, 40, 5, 1, True, "relu"), (3, 40, 5, 1, True, "relu"),
+        (6, 80, 3, 2, False, "hard_swish"),
+        (2.5, 80, 3, 1, False, "hard_swish"),
+        (2.3, 80, 3, 1, False, "hard_swish"),
+        (2.3, 80, 3, 1, False, "hard_swish"),
+        (6, 112, 3, 1, True, "hard_swish"),
+        (6, 112, 3, 1, True, "hard_swish"),
+        (6, 160, 5, 2, True, "hard_swish"),
+        (6, 160, 5, 1, True, "hard_swish"),
+        (6, 160, 5, 1, True, "hard_swish"),
+    ),
+    "v3_small": (
+        (1, 16, 3, 2, True, "relu"), (72 / 16, 24, 3, 2, False, "relu"),
+        (88 / 24, 24, 3, 1, False, "relu"),
+        (4, 40, 5, 2, True, "hard_swish"),
+        (6, 40, 5, 1, True, "hard_swish"),
+        (6, 40, 5, 1, True, "hard_swish"),
+        (3, 48, 5, 1, True, "hard_swish"),
+        (3, 48, 5, 1, True, "hard_swish"),
+        (6, 96, 5, 2, True, "hard_swish"),
+        (6, 96, 5, 1, True, "hard_swish"),
+        (6, 96, 5, 1, True, "hard_swish"),
+    ),
+}
+
+#: Width of the classifier's hidden "last point" layer of V3.
+V3_HEAD = {"v3_large": 1280, "v3_small": 1024}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class MobileNetBackbone(Backbone):
+    """MobileNetV2 or MobileNetV3 feature extractor.
+
+    Args:
+        version: `"v2"`, `"v3_large"` or `"v3_small"`.
+        width_multiplier: float, channel multiplier (keras.applications'
+            `alpha`).
+        minimalistic: bool, V3 without SE and hard-swish, 3x3 kernels only.
+        padding: `"same"` (TensorFlow's) or `"symmetric"` (PyTorch's).
+        drop_path_rate: float, stochastic depth of the residual blocks,
+            rising linearly from 0 (0 in the published models).
+        bn_epsilon, bn_momentum: of every batch norm.
+        input_shape: `(height, width, channels)`; None dims are dynamic.
+        data_format: `"channels_last"` or `"channels_first"`.
+        features_only: output the pyramid `{"C2".."C5"}` instead.
+        dtype: dtype policy of every layer.
+
+    Call args:
+        images: `[batch, height, width, channels]`, scaled to [-1, 1].
+
+    Returns:
+        `[batch, height / 32, width / 32, channels]`, or the pyramid.
+    """
+
+    family = "mobilenet"
+
+    def __init__(
+        self,
+        version="v2",
+        width_multiplier=1.0,
+        minimalistic=False,
+        padding="same",
+        drop_path_rate=0.0,
+        bn_epsilon=1e-3,
+        bn_momentum=0.999,
+        input_shape=(None, None, 3),
+        data_format=None,
+        features_only=False,
+        dtype=None,
+        **kwargs,
+    ):
+        owner = type(self).__name__
+        data_format = standardize_data_format(data_format)
+        check_choice(owner, "version", version, VERSIONS)
+        check_choice(owner, "padding", padding, PADDINGS)
+        if not 0 < width_multiplier <= 4:
+            raise ValueError(
+                f"{owner}: width_multiplier must be in (0, 4], got "
+                f"{width_multiplier}.")
+        if minimalistic and version == "v2":
+            raise ValueError(
+                f"{owner}: minimalistic applies to MobileNetV3 only "
+                "(version='v3_large' or 'v3_small').")
+        b = ConvBuilder(data_format, padding, bn_epsilon, bn_momentum,
+                        "relu6" if version == "v2" else "relu", dtype)
+        input_shape, images = image_input(owner, input_shape, data_format)
+        blocks = self._blocks(version, width_multiplier, minimalistic)
+        if version == "v2":
+            x = b.conv_bn_act(images, make_divisible(32 * width_multiplier),
+                              3, 2, "Conv1", "bn_Conv1", "Conv1_relu")
+        else:
+            stem_act = "relu" if minimalistic else "hard_swish"
+            x = b.conv_bn_act(images, 16, 3, 2, "conv", "conv_bn",
+                              "conv_activation", stem_act)
+
+        rates = drop_rates(drop_path_rate, len(blocks))
+        pyramid, feature_info, stride = {}, [], 2
+        for index, (expand, filters, kernel, strides, se, act) in enumerate(
+                blocks):
+            if strides > 1 and stride >= 4:
+                level = int(math.log2(stride))
+                pyramid[f"C{level}"] = x
+                feature_info.append({"name": f"C{level}",
+                                     "channels": b.channels(x),
+                                     "stride": stride})
+            stride *= strides
+            width = make_divisible(b.channels(x) * expand)
+            names = self._names(version, index)
+            x = inverted_residual(
+                b, x, filters, kernel_size=kernel, strides=strides,
+                expanded=width if index else b.channels(x),
+                se_inner=make_divisible(width * 0.25) if se else 0,
+                se_activation="relu", se_gate="hard_sigmoid", activation=act,
+                drop_rate=rates[index], names=names)
+        pyramid["C5"] = x
+        feature_info.append({"name": "C5", "channels": b.channels(x),
+                             "stride": stride})
+        if version == "v2":
+            last = (make_divisible(1280 * width_multiplier)
+                    if width_multiplier > 1.0 else 1280)
+            x = b.conv_bn_act(x, last, 1, 1, "Conv_1", "Conv_1_bn",
+                              "out_relu")
+        else:
+            x = b.conv_bn_act(x, make_divisible(b.channels(x) * 6), 1, 1,
+                              "conv_1", "conv_1_bn", "conv_1_activation",
+                              "relu" if minimalistic else "hard_swish")
+
+        self._init_backbone(inputs=images, outputs=x, pyramid_outputs=pyramid,
+                            feature_info=feature_info,
+                            features_only=features_only, dtype=dtype,
+                            **kwargs)
+        self.input_conv_layer = "Conv1" if version == "v2" else "conv"
+        self._set_arguments(
+            version=version, width_multiplier=float(width_multiplier),
+            minimalistic=bool(minimalistic), padding=padding,
+            drop_path_rate=float(drop_path_rate),
+            bn_epsilon=float(bn_epsilon), bn_momentum=float(bn_momentum),
+            input_shape=input_shape, data_format=data_format)
+
+    @property
+    def head_hidden_size(self):
+        """Width of V3's "last point" layer in the classifier (None: V2)."""
+        if self.version == "v2":
+            return None
+        size = V3_HEAD[self.version]
+        if self.width_multiplier > 1.0:
+            size = make_divisible(size * self.width_multiplier)
+        return size
+
+    @staticmethod
+    def _blocks(version, width, minimalistic):
+        """`(expand, filters, kernel, stride, se, activation)` per block."""
+        if version == "v2":
+            return [(expand, make_divisible(int(filters * width)), 3,
+                     stride if repeat == 0 else 1, False, "relu6")
+                    for expand, filters, repeats, stride in V2_STAGES
+                    for repeat in range(repeats)]
+        blocks = []
+        for expand, filters, kernel, stride, se, act in V3_BLOCKS[version]:
+            if minimalistic:
+                kernel, se, act = 3, False, "relu"
+            blocks.append((expand, make_divisible(filters * width), kernel,
+                           stride, se, act))
+        return blocks
+
+    @staticmethod
+    def _names(version, index):
+        """keras.applications' layer names of block `index`."""
+        if version == "v2":
+            prefix = f"block_{index}_" if index else "expanded_conv_"
+            suffix = {"expand": "expand", "expand_bn": "expand_BN",
+                      "expand_act": "expand_relu", "dw": "depthwise",
+                      "dw_bn": "depthwise_BN", "dw_act": "depthwise_relu",
+                      "se": "se", "project": "project",
+                      "project_bn": "project_BN", "prefix": ""}
+        else:
+            prefix = f"expanded_conv_{index}_" if index else "expanded_conv_"
+            suffix = {"expand": "expand", "expand_bn": "expand_bn",
+                      "expand_act": "expand_activation", "dw": "depthwise",
+                      "dw_bn": "depthwise_bn", "dw_act": "depthwise_activation",
+                      "se": "squeeze_excite", "project": "project",
+                      "project_bn": "project_bn", "prefix": ""}
+        return {key: prefix + value for key, value in suffix.items()}
+
+
+# --- Registered variants --------------------------------------------------
+#
+# Names follow timm's (`mobilenetv2_100` is width 1.0). The classifier
+# dropout is keras.applications' (0.2 for V3; V2 has none).
+
+
+def mobilenet_v2(width, **kwargs):
+    """A MobileNetV2 backbone of width multiplier `width`."""
+    return MobileNetBackbone(**{
+        "version": "v2", "width_multiplier": width,
+        "name": f"mobilenetv2_{round(width * 100):03d}", **kwargs})
+
+
+def mobilenet_v3(size, width=1.0, minimalistic=False, **kwargs):
+    """A MobileNetV3 (`size` "large" or "small") backbone."""
+    name = f"mobilenetv3_{size}_{'minimal_' if minimalistic else ''}"
+    return MobileNetBackbone(**{
+        "version": f"v3_{size}", "width_multiplier": width,
+        "minimalistic": minimalistic,
+        "name": f"{name}{round(width * 100):03d}", **kwargs})
+
+
+@register_model
+def mobilenetv2_035(**kwargs):
+    """MobileNetV2, width 0.35."""
+    return mobilenet_v2(0.35, **kwargs)
+
+
+@register_model
+def mobilenetv2_050(**kwargs):
+    """MobileNetV2, width 0.5."""
+    return mobilenet_v2(0.5, **kwargs)
+
+
+@register_model
+def mobilenetv2_075(**kwargs):
+    """MobileNetV2, width 0.75."""
+    return mobilenet_v2(0.75, **kwargs)
+
+
+@register_model
+def mobilenetv2_100(**kwargs):
+    """MobileNetV2, width 1.0: 3.5M parameters."""
+    return mobilenet_v2(1.0, **kwargs)
+
+
+@register_model
+def mobilenetv2_130(**kwargs):
+    """MobileNetV2, width 1.3."""
+    return mobilenet_v2(1.3, **kwargs)
+
+
+@register_model
+def mobilenetv2_140(**kwargs):
+    """MobileNetV2, width 1.4."""
+    return mobilenet_v2(1.4, **kwargs)
+
+
+@register_model(head={"dropout": 0.2, "head_hidden_size": 1280,
+                      "head_hidden_activation": "hard_swish"})
+def mobilenetv3_large_100(**kwargs):
+    """MobileNetV3-Large, width 1.0: 5.5M parameters."""
+    return mobilenet_v3("large", **kwargs)
+
+
+@register_model(head={"dropout": 0.2, "head_hidden_size": 1280,
+                      "head_hidden_activation": "hard_swish"})
+def mobilenetv3_large_075(**kwargs):
+    """MobileNetV3-Large, width 0.75."""
+    return mobilenet_v3("large", 0.75, **kwargs)
+
+
+@register_model(head={"dropout": 0.2, "head_hidden_size": 1280,
+                      "head_hidden_activation": "relu"})
+def mobilenetv3_large_minimal_100(**kwargs):
+    """MobileNetV3-Large minimalistic (no SE, ReLU, 3x3), width 1.0."""
+    return mobilenet_v3("large", minimalistic=True, **kwargs)
+
+
+@register_model(head={"dropout": 0.2, "head_hidden_size": 1024,
+                      "head_hidden_activation": "hard_swish"})
+def mobilenetv3_small_100(**kwargs):
+    """MobileNetV3-Small, width 1.0: 2.5M parameters."""
+    return mobilenet_v3("small", **kwargs)
+
+
+@register_model(head={"dropout": 0.2, "head_hidden_size": 1024,
+                      "head_hidden_activation": "hard_swish"})
+def mobilenetv3_small_075(**kwargs):
+    """MobileNetV3-Small, width 0.75."""
+    return mobilenet_v3("small", 0.75, **kwargs)
+
+
+@register_model(head={"dropout": 0.2, "head_hidden_size": 1024,
+                      "head_hidden_activation": "relu"})
+def mobilenetv3_small_minimal_100(**kwargs):
+    """MobileNetV3-Small minimalistic (no SE, ReLU, 3x3), width 1.0."""
+    return mobilenet_v3("small", minimalistic=True, **kwargs)
