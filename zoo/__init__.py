@@ -28,6 +28,7 @@ from zoo.errors import (  # noqa: E402, F401  (light: no Keras; in __all__)
     SequenceTooLongError,
     UnknownModelError,
     UnknownPresetError,
+    UnsafePickleError,
     VocabularyError,
     WeightsError,
     ZooError,
@@ -63,7 +64,8 @@ _LAZY = {
 __all__ = sorted(list(_LAZY) + [
     "DataFormatError", "DownloadError", "HashMismatchError", "OfflineError",
     "PresetError", "SequenceTooLongError", "UnknownModelError",
-    "UnknownPresetError", "VocabularyError", "WeightsError", "ZooError",
+    "UnknownPresetError", "UnsafePickleError", "VocabularyError",
+    "WeightsError", "ZooError",
 ])
 
 

@@ -53,6 +53,11 @@ class CorruptFileError(WeightsError):
     """
 
 
+class UnsafePickleError(WeightsError):
+    """A pickled weights file (a legacy `torch.save`) that names code to run
+    rather than tensors; it is refused before anything in it runs."""
+
+
 class SequenceTooLongError(ZooError, ValueError):
     """A token sequence longer than the model or the preprocessor allows."""
 

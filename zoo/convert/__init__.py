@@ -9,6 +9,8 @@ zoo/convert/
   timm/resnet.py              (torchvision shares timm's names)
   keras_hub/resnet.py, bert.py, albert.py
   huggingface/bert.py, albert.py
+  efficientnet_pytorch/efficientnet.py
+  torch_file.py               torch.save files, with a restricted unpickler
 ```
 
 Every family module defines a `Converter` subclass, registered with
@@ -43,6 +45,7 @@ SOURCES = {
     "timm": "zoo.convert.timm",
     "keras_hub": "zoo.convert.keras_hub",
     "huggingface": "zoo.convert.huggingface",
+    "efficientnet_pytorch": "zoo.convert.efficientnet_pytorch",
 }
 #: Other names a preset may give a source.
 SOURCE_ALIASES = {"torchvision": "timm"}
