@@ -8,7 +8,7 @@ commits named in tests/data/model_garden/README.md):
   TrainerConfig defaults;
 - `official/vision/configs/image_classification.py` (and `common.py`,
   `backbones.py`): the image classification classes and the factories
-  `image_classification` and `resnet_imagenet`;
+  `image_classification`, `resnet_imagenet` and `mobilenet_imagenet`;
 - `official/modeling/optimization/configs/*.py`: optimizer, schedule and
   warmup defaults;
 - `official/nlp/configs/finetuning_experiments.py`,
@@ -196,6 +196,56 @@ RESNET_IMAGENET = {
     "trainer.optimizer_config.warmup.linear.warmup_learning_rate": 0.0,
 }
 
+MOBILENET_IMAGENET = {
+    # The one-of backbone keeps only its chosen member (the Model Garden's
+    # also carries the default ResNet fields, which nothing reads).
+    **{k: v for k, v in IMAGE_CLASSIFICATION.items()
+       if not k.startswith("task.model.backbone.resnet.")},
+    "task.model.num_classes": 1001,
+    "task.model.dropout_rate": 0.2,
+    "task.model.input_size": [224, 224, 3],
+    "task.model.backbone.type": "mobilenet",
+    "task.model.backbone.mobilenet.model_id": "MobileNetV2",
+    "task.model.backbone.mobilenet.filter_size_scale": 1.0,
+    "task.model.backbone.mobilenet.stochastic_depth_drop_rate": 0.0,
+    "task.model.backbone.mobilenet.output_stride": None,
+    "task.model.backbone.mobilenet.output_intermediate_endpoints": False,
+    "task.model.norm_activation.norm_momentum": 0.997,
+    "task.model.norm_activation.norm_epsilon": 1e-3,
+    "task.losses.l2_weight_decay": 1e-5,
+    "task.losses.label_smoothing": 0.1,
+    "task.train_data.input_path": "imagenet-2012-tfrecord/train*",
+    "task.train_data.global_batch_size": 4096,
+    "task.validation_data.input_path": "imagenet-2012-tfrecord/valid*",
+    "task.validation_data.global_batch_size": 4096,
+    "trainer.steps_per_loop": STEPS_PER_EPOCH,
+    "trainer.summary_interval": STEPS_PER_EPOCH,
+    "trainer.checkpoint_interval": STEPS_PER_EPOCH,
+    "trainer.train_steps": 500 * STEPS_PER_EPOCH,
+    "trainer.validation_steps": 50000 // 4096,
+    "trainer.validation_interval": STEPS_PER_EPOCH,
+    "trainer.optimizer_config.optimizer.type": "rmsprop",
+    "trainer.optimizer_config.optimizer.rmsprop.name": "RMSprop",
+    "trainer.optimizer_config.optimizer.rmsprop.rho": 0.9,
+    "trainer.optimizer_config.optimizer.rmsprop.momentum": 0.9,
+    "trainer.optimizer_config.optimizer.rmsprop.epsilon": 0.002,
+    "trainer.optimizer_config.optimizer.rmsprop.centered": False,
+    "trainer.optimizer_config.learning_rate.type": "exponential",
+    "trainer.optimizer_config.learning_rate.exponential.name":
+        "ExponentialDecay",
+    "trainer.optimizer_config.learning_rate.exponential"
+    ".initial_learning_rate": 0.008 * (4096 // 128),
+    "trainer.optimizer_config.learning_rate.exponential.decay_steps":
+        int(2.5 * STEPS_PER_EPOCH),
+    "trainer.optimizer_config.learning_rate.exponential.decay_rate": 0.98,
+    "trainer.optimizer_config.learning_rate.exponential.staircase": True,
+    "trainer.optimizer_config.learning_rate.exponential.offset": 0,
+    "trainer.optimizer_config.warmup.type": "linear",
+    "trainer.optimizer_config.warmup.linear.name": "linear",
+    "trainer.optimizer_config.warmup.linear.warmup_steps": 5 * STEPS_PER_EPOCH,
+    "trainer.optimizer_config.warmup.linear.warmup_learning_rate": 0.0,
+}
+
 BERT_ENCODER = {
     "task.model.encoder.type": "bert",
     "task.model.encoder.bert.vocab_size": 30522,
@@ -270,6 +320,7 @@ PRETRAIN_DATA = dict(global_batch_size=512, seq_length=512,
 EXPECTED = {
     "image_classification": IMAGE_CLASSIFICATION,
     "resnet_imagenet": RESNET_IMAGENET,
+    "mobilenet_imagenet": MOBILENET_IMAGENET,
     "bert/sentence_prediction": _bert(
         3e-5,
         **{"task.init_cls_pooler": False, "task.hub_module_url": "",

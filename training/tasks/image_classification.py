@@ -356,6 +356,35 @@ def image_classification():
     )
 
 
+def _imagenet_experiment(model, losses, epochs, runtime=None):
+    """The frame the Model Garden's ImageNet factories share: batch 4096
+    for training and evaluation, a loop, summary, checkpoint and
+    validation every epoch (312 steps), the whole validation set (12
+    batches), `epochs` epochs of training."""
+    batch_size = 4096
+    steps_per_epoch = IMAGENET_TRAIN_EXAMPLES // batch_size
+    return ExperimentConfig(
+        runtime=runtime or RuntimeConfig(),
+        task=ImageClassificationConfig(
+            model=model, losses=losses,
+            train_data=ImageDataConfig(
+                input_path=f"{IMAGENET_INPUT_PATH_BASE}/train*",
+                is_training=True, global_batch_size=batch_size),
+            validation_data=ImageDataConfig(
+                input_path=f"{IMAGENET_INPUT_PATH_BASE}/valid*",
+                is_training=False, global_batch_size=batch_size),
+        ),
+        trainer=TrainerConfig(
+            steps_per_loop=steps_per_epoch,
+            summary_interval=steps_per_epoch,
+            checkpoint_interval=steps_per_epoch,
+            train_steps=epochs * steps_per_epoch,
+            validation_steps=IMAGENET_VAL_EXAMPLES // batch_size,
+            validation_interval=steps_per_epoch,
+        ),
+    )
+
+
 @register_experiment("resnet_imagenet")
 def resnet_imagenet():
     """ResNet-50 on ImageNet TFRecords: the Model Garden's `resnet_imagenet`.
@@ -368,34 +397,15 @@ def resnet_imagenet():
     `imagenet_resnet50_gpu.yaml` overrides batch, steps, schedule, label
     smoothing and float16 on top of it.
     """
-    train_batch_size = eval_batch_size = 4096
+    train_batch_size = 4096
     steps_per_epoch = IMAGENET_TRAIN_EXAMPLES // train_batch_size
-    config = ExperimentConfig(
-        runtime=RuntimeConfig(enable_xla=True),
-        task=ImageClassificationConfig(
-            model=ImageClassificationModel(
-                num_classes=1001,
-                input_size=[224, 224, 3],
-                norm_activation=NormActivation(
-                    norm_momentum=0.9, norm_epsilon=1e-5,
-                    use_sync_bn=False)),
-            losses=Losses(l2_weight_decay=1e-4),
-            train_data=ImageDataConfig(
-                input_path=f"{IMAGENET_INPUT_PATH_BASE}/train*",
-                is_training=True, global_batch_size=train_batch_size),
-            validation_data=ImageDataConfig(
-                input_path=f"{IMAGENET_INPUT_PATH_BASE}/valid*",
-                is_training=False, global_batch_size=eval_batch_size),
-        ),
-        trainer=TrainerConfig(
-            steps_per_loop=steps_per_epoch,
-            summary_interval=steps_per_epoch,
-            checkpoint_interval=steps_per_epoch,
-            train_steps=90 * steps_per_epoch,
-            validation_steps=IMAGENET_VAL_EXAMPLES // eval_batch_size,
-            validation_interval=steps_per_epoch,
-        ),
-    )
+    config = _imagenet_experiment(
+        ImageClassificationModel(
+            num_classes=1001, input_size=[224, 224, 3],
+            norm_activation=NormActivation(
+                norm_momentum=0.9, norm_epsilon=1e-5, use_sync_bn=False)),
+        Losses(l2_weight_decay=1e-4), epochs=90,
+        runtime=RuntimeConfig(enable_xla=True))
     config.task.model.backbone.resnet.model_id = 50
     scale = train_batch_size / 256
     config.override({
@@ -410,6 +420,51 @@ def resnet_imagenet():
                                0.0001 * scale],
                 },
             },
+            "warmup": {"type": "linear",
+                       "linear": {"warmup_steps": 5 * steps_per_epoch,
+                                  "warmup_learning_rate": 0}},
+        }
+    })
+    return config
+
+
+@register_experiment("mobilenet_imagenet")
+def mobilenet_imagenet():
+    """MobileNetV2 on ImageNet TFRecords: the Model Garden's
+    `mobilenet_imagenet`.
+
+    Its values, from `official/vision/configs/image_classification.py`:
+    batch 4096 (312 steps an epoch), 500 epochs, RMSprop (rho 0.9, momentum
+    0.9, epsilon 0.002), exponential learning rate 0.256 decaying by 0.98
+    every 2.5 epochs (staircase) after 5 epochs of linear warmup, L2 1e-5,
+    label smoothing 0.1, dropout 0.2, batch norm momentum 0.997 and epsilon
+    1e-3, 1001 classes at 224x224. `imagenet_mobilenetv2_gpu.yaml`
+    overrides batch, steps, schedule and float16 on top of it.
+    """
+    train_batch_size = 4096
+    steps_per_epoch = IMAGENET_TRAIN_EXAMPLES // train_batch_size
+    config = _imagenet_experiment(
+        ImageClassificationModel(
+            num_classes=1001, dropout_rate=0.2, input_size=[224, 224, 3],
+            norm_activation=NormActivation(
+                norm_momentum=0.997, norm_epsilon=1e-3, use_sync_bn=False)),
+        Losses(l2_weight_decay=1e-5, label_smoothing=0.1), epochs=500)
+    config.override({
+        "task.model.backbone": {
+            "type": "mobilenet",
+            "mobilenet": {"model_id": "MobileNetV2",
+                          "filter_size_scale": 1.0}},
+        "trainer.optimizer_config": {
+            "optimizer": {"type": "rmsprop",
+                          "rmsprop": {"rho": 0.9, "momentum": 0.9,
+                                      "epsilon": 0.002}},
+            "learning_rate": {
+                "type": "exponential",
+                "exponential": {
+                    "initial_learning_rate":
+                        0.008 * (train_batch_size // 128),
+                    "decay_steps": int(2.5 * steps_per_epoch),
+                    "decay_rate": 0.98, "staircase": True}},
             "warmup": {"type": "linear",
                        "linear": {"warmup_steps": 5 * steps_per_epoch,
                                   "warmup_learning_rate": 0}},
