@@ -301,6 +301,20 @@ def test_keras_applications_peer_of_resnet50():
     assert peer.count_params() == model.count_params() + biases
 
 
+@pytest.mark.parametrize("name, class_name", [
+    ("mobilenetv3_small_100", "MobileNetV3Small"),
+    ("convnext_tiny", "ConvNeXtTiny"),
+])
+def test_keras_applications_peers_of_the_convnets(name, class_name):
+    model = zoo.create_model(name, num_classes=5, input_shape=(64, 64, 3))
+    peer, built = build_peer_model("keras.applications", name, model)
+    assert built == f"keras.applications.{class_name}"
+    assert tuple(peer.output_shape) == (None, 5)
+    trainable = [sum(math.prod(w.shape) for w in m.trainable_weights)
+                 for m in (peer, model)]
+    assert trainable[0] == trainable[1]
+
+
 def test_a_peer_that_does_not_exist_is_named(tiny_model):
     with pytest.raises(BenchError, match="keras.applications has no "
                        "counterpart of zoo model 'bench_tiny_resnet'.*"
