@@ -27,6 +27,7 @@ import keras
 import numpy as np
 
 from benchmarks.errors import BenchError
+from zoo.registry import table_decorator
 
 OP_PREFIX = "op:"
 _OPS = {}
@@ -53,12 +54,7 @@ class OpCandidate:
 
 def register_op_benchmark(name):
     """Registers `fn() -> list of OpCandidate` as the op benchmark `name`."""
-
-    def decorator(fn):
-        _OPS[name] = fn
-        return fn
-
-    return decorator
+    return table_decorator(_OPS, name)
 
 
 def is_op(name):

@@ -15,6 +15,18 @@ def trainable_count(model):
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
+def zero_host_initializers(monkeypatch):
+    """Makes zoo's host initialisers fill zeros (for counting parameters of
+    large models: building them then takes a moment instead of seconds of
+    random numbers)."""
+    from zoo.layers import initializers
+
+    for name in ("HostHeNormal", "HostGlorotUniform", "HostTruncatedNormal"):
+        monkeypatch.setattr(
+            getattr(initializers, name), "__call__",
+            lambda self, shape, dtype=None: np.zeros(shape, "float32"))
+
+
 def randomize_batch_norm(model, seed=0):
     """Gives every BatchNormalization random gamma/beta/mean/variance."""
     rng = np.random.default_rng(seed)

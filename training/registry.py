@@ -20,6 +20,7 @@ import pkgutil
 
 from training.config.base import ConfigError
 from zoo.errors import did_you_mean
+from zoo.registry import table_decorator
 
 _EXPERIMENTS = {}
 _TASKS = {}
@@ -89,12 +90,7 @@ def get_experiment(name):
 
 def register_task(config_cls):
     """Registers a `Task` class as the one that runs `config_cls` configs."""
-
-    def decorator(task_cls):
-        _TASKS[config_cls] = task_cls
-        return task_cls
-
-    return decorator
+    return table_decorator(_TASKS, config_cls)
 
 
 def get_task(task_config):

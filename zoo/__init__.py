@@ -44,6 +44,7 @@ _LAZY = {
     "create_model": "zoo.registry",
     "list_models": "zoo.registry",
     "register_model": "zoo.registry",
+    "register_variants": "zoo.registry",
     "register_family": "zoo.registry",
     "register_task_model": "zoo.registry",
     "ImageClassifier": "zoo.vision.image_classifier",

@@ -120,6 +120,18 @@ def _import(module):
 # --- registration -------------------------------------------------------------
 
 
+def table_decorator(table, key):
+    """A decorator that stores what it decorates as `table[key]` and
+    returns it unchanged: the body of the simple registries (tasks,
+    benchmark peers, op benchmarks)."""
+
+    def decorator(obj):
+        table[key] = obj
+        return obj
+
+    return decorator
+
+
 def register_family(name, *, modality, task=None, paper="", num_classes=None):
     """Declares the family of the calling module.
 
@@ -198,6 +210,30 @@ def register_model(fn=None, *, name=None, task=..., head=None):
     return decorator
 
 
+def register_variants(build, variants, *, task=...):
+    """Registers one builder per entry of a variant table.
+
+    For families whose variants differ by a table key only: each name is
+    registered as `build(variant, **kwargs)`. `variants` must be a literal
+    dict (`list_models` reads it from source, as it reads `register_model`).
+
+    Args:
+        build: `build(variant, **kwargs) -> Backbone`.
+        variants: `{name: (variant, description, head)}`: the key `build`
+            takes, the one-line description, and the default head
+            arguments (a dict, as `register_model`'s `head`).
+        task: as `register_model`'s.
+    """
+    for name, (variant, description, head) in variants.items():
+        def builder(_variant=variant, **kwargs):
+            return build(_variant, **kwargs)
+
+        builder.__name__ = builder.__qualname__ = name
+        builder.__module__ = build.__module__
+        builder.__doc__ = description
+        register_model(builder, task=task, head=head)
+
+
 def register_task_model(name, *, needs_num_classes=True):
     """Registers a task model class under `name` (`"image_classifier"`).
 
@@ -255,6 +291,13 @@ def _read_module(path, module):
                     task=keywords.get("task"),
                     paper=keywords.get("paper", ""),
                     module=module)
+        if isinstance(node, ast.Expr) and isinstance(value, ast.Call):
+            matched, keywords, _ = _decorator_call(value, "register_variants")
+            if matched and len(value.args) == 2:
+                for name, (_, description, head) in _literal(
+                        value.args[1]).items():
+                    models.append((name, keywords.get("task", ...),
+                                   description, head or {}))
         if isinstance(node, ast.FunctionDef):
             for decorator in node.decorator_list:
                 matched, keywords, _ = _decorator_call(decorator,
@@ -290,7 +333,7 @@ def _catalogue():
         models, tasks = {}, {}
         for path in sorted(root.rglob("*.py")):
             text = path.read_text()
-            if not re.search(r"register_(model|task_model)\b", text):
+            if not re.search(r"register_(model|task_model|variants)\b", text):
                 continue
             if path.name == "registry.py" and path.parent == root:
                 continue

@@ -20,18 +20,14 @@ import importlib
 import pkgutil
 
 from benchmarks.errors import BenchError
+from zoo.registry import table_decorator
 
 _PEERS = {}
 
 
 def register_peer(family, source):
     """Registers a peer builder of zoo `family` from library `source`."""
-
-    def decorator(fn):
-        _PEERS[(family, source)] = fn
-        return fn
-
-    return decorator
+    return table_decorator(_PEERS, (family, source))
 
 
 def _discover():

@@ -8,7 +8,8 @@ commits named in tests/data/model_garden/README.md):
   TrainerConfig defaults;
 - `official/vision/configs/image_classification.py` (and `common.py`,
   `backbones.py`): the image classification classes and the factories
-  `image_classification`, `resnet_imagenet` and `mobilenet_imagenet`;
+  `image_classification`, `resnet_imagenet`, `resnet_rs_imagenet` and
+  `mobilenet_imagenet`;
 - `official/modeling/optimization/configs/*.py`: optimizer, schedule and
   warmup defaults;
 - `official/nlp/configs/finetuning_experiments.py`,
@@ -196,6 +197,65 @@ RESNET_IMAGENET = {
     "trainer.optimizer_config.warmup.linear.warmup_learning_rate": 0.0,
 }
 
+RESNET_RS_IMAGENET = {
+    # Its augmentation and EMA are set, so they are pinned field by field.
+    **{k: v for k, v in IMAGE_CLASSIFICATION.items()
+       if k not in ("task.train_data.aug_type",
+                    "trainer.optimizer_config.ema")},
+    "task.model.num_classes": 1001,
+    "task.model.input_size": [160, 160, 3],
+    "task.model.backbone.resnet.model_id": 50,
+    "task.model.backbone.resnet.stem_type": "v1",
+    "task.model.backbone.resnet.resnetd_shortcut": True,
+    "task.model.backbone.resnet.replace_stem_max_pool": True,
+    "task.model.backbone.resnet.se_ratio": 0.25,
+    "task.model.backbone.resnet.stochastic_depth_drop_rate": 0.0,
+    "task.model.dropout_rate": 0.25,
+    "task.model.norm_activation.norm_momentum": 0.0,
+    "task.model.norm_activation.norm_epsilon": 1e-5,
+    "task.model.norm_activation.activation": "swish",
+    "task.losses.l2_weight_decay": 4e-5,
+    "task.losses.label_smoothing": 0.1,
+    "task.train_data.input_path": "imagenet-2012-tfrecord/train*",
+    "task.train_data.global_batch_size": 4096,
+    "task.train_data.aug_type.type": "randaug",
+    "task.train_data.aug_type.randaug.magnitude": 10.0,
+    "task.train_data.aug_type.randaug.num_layers": 2,
+    "task.train_data.aug_type.randaug.cutout_const": 40.0,
+    "task.train_data.aug_type.randaug.translate_const": 10.0,
+    "task.train_data.aug_type.randaug.magnitude_std": 0.0,
+    "task.train_data.aug_type.randaug.prob_to_apply": None,
+    "task.train_data.aug_type.randaug.exclude_ops": [],
+    "task.validation_data.input_path": "imagenet-2012-tfrecord/valid*",
+    "task.validation_data.global_batch_size": 4096,
+    "trainer.steps_per_loop": STEPS_PER_EPOCH,
+    "trainer.summary_interval": STEPS_PER_EPOCH,
+    "trainer.checkpoint_interval": STEPS_PER_EPOCH,
+    "trainer.train_steps": 350 * STEPS_PER_EPOCH,
+    "trainer.validation_steps": 50000 // 4096,
+    "trainer.validation_interval": STEPS_PER_EPOCH,
+    "trainer.optimizer_config.optimizer.type": "sgd",
+    "trainer.optimizer_config.optimizer.sgd.momentum": 0.9,
+    "trainer.optimizer_config.optimizer.sgd.nesterov": False,
+    "trainer.optimizer_config.ema.name": "ExponentialMovingAverage",
+    "trainer.optimizer_config.ema.average_decay": 0.9999,
+    "trainer.optimizer_config.ema.trainable_weights_only": False,
+    "trainer.optimizer_config.ema.start_step": 0,
+    "trainer.optimizer_config.ema.dynamic_decay": True,
+    "trainer.optimizer_config.learning_rate.type": "cosine",
+    "trainer.optimizer_config.learning_rate.cosine.name": "CosineDecay",
+    "trainer.optimizer_config.learning_rate.cosine.initial_learning_rate":
+        1.6,
+    "trainer.optimizer_config.learning_rate.cosine.decay_steps":
+        350 * STEPS_PER_EPOCH,
+    "trainer.optimizer_config.learning_rate.cosine.alpha": 0.0,
+    "trainer.optimizer_config.learning_rate.cosine.offset": 0,
+    "trainer.optimizer_config.warmup.type": "linear",
+    "trainer.optimizer_config.warmup.linear.name": "linear",
+    "trainer.optimizer_config.warmup.linear.warmup_steps": 5 * STEPS_PER_EPOCH,
+    "trainer.optimizer_config.warmup.linear.warmup_learning_rate": 0.0,
+}
+
 MOBILENET_IMAGENET = {
     # The one-of backbone keeps only its chosen member (the Model Garden's
     # also carries the default ResNet fields, which nothing reads).
@@ -321,6 +381,7 @@ EXPECTED = {
     "image_classification": IMAGE_CLASSIFICATION,
     "resnet_imagenet": RESNET_IMAGENET,
     "mobilenet_imagenet": MOBILENET_IMAGENET,
+    "resnet_rs_imagenet": RESNET_RS_IMAGENET,
     "bert/sentence_prediction": _bert(
         3e-5,
         **{"task.init_cls_pooler": False, "task.hub_module_url": "",

@@ -356,33 +356,53 @@ def image_classification():
     )
 
 
-def _imagenet_experiment(model, losses, epochs, runtime=None):
+#: The Model Garden's ImageNet factories: batch 4096 (312 steps an epoch).
+IMAGENET_BATCH = 4096
+IMAGENET_EPOCH = IMAGENET_TRAIN_EXAMPLES // IMAGENET_BATCH
+
+
+def _imagenet_experiment(model, losses, epochs, optimizer, learning_rate,
+                         runtime=None, backbone=None, overrides=None):
     """The frame the Model Garden's ImageNet factories share: batch 4096
     for training and evaluation, a loop, summary, checkpoint and
-    validation every epoch (312 steps), the whole validation set (12
-    batches), `epochs` epochs of training."""
-    batch_size = 4096
-    steps_per_epoch = IMAGENET_TRAIN_EXAMPLES // batch_size
-    return ExperimentConfig(
+    validation every epoch, the whole validation set (12 batches), `epochs`
+    epochs of training after 5 epochs of linear warmup from 0, with the
+    given `optimizer` and `learning_rate` (one-of config dicts); then
+    `overrides` (a config override dict)."""
+    config = ExperimentConfig(
         runtime=runtime or RuntimeConfig(),
         task=ImageClassificationConfig(
             model=model, losses=losses,
             train_data=ImageDataConfig(
                 input_path=f"{IMAGENET_INPUT_PATH_BASE}/train*",
-                is_training=True, global_batch_size=batch_size),
+                is_training=True, global_batch_size=IMAGENET_BATCH),
             validation_data=ImageDataConfig(
                 input_path=f"{IMAGENET_INPUT_PATH_BASE}/valid*",
-                is_training=False, global_batch_size=batch_size),
+                is_training=False, global_batch_size=IMAGENET_BATCH),
         ),
         trainer=TrainerConfig(
-            steps_per_loop=steps_per_epoch,
-            summary_interval=steps_per_epoch,
-            checkpoint_interval=steps_per_epoch,
-            train_steps=epochs * steps_per_epoch,
-            validation_steps=IMAGENET_VAL_EXAMPLES // batch_size,
-            validation_interval=steps_per_epoch,
+            steps_per_loop=IMAGENET_EPOCH,
+            summary_interval=IMAGENET_EPOCH,
+            checkpoint_interval=IMAGENET_EPOCH,
+            train_steps=epochs * IMAGENET_EPOCH,
+            validation_steps=IMAGENET_VAL_EXAMPLES // IMAGENET_BATCH,
+            validation_interval=IMAGENET_EPOCH,
         ),
     )
+    config.override({
+        "task.model.backbone": backbone or {
+            "type": "resnet", "resnet": {"model_id": 50}},
+        "trainer.optimizer_config": {
+            "optimizer": optimizer, "learning_rate": learning_rate,
+            "warmup": {"type": "linear",
+                       "linear": {"warmup_steps": 5 * IMAGENET_EPOCH,
+                                  "warmup_learning_rate": 0}}}})
+    if overrides:
+        # Validated, as the Model Garden does, once the experiment's files
+        # and overrides are applied (resnet_rs_imagenet's EMA of every
+        # weight is refused unless its YAML file nulls it).
+        config.override(overrides, validate=False)
+    return config
 
 
 @register_experiment("resnet_imagenet")
@@ -397,35 +417,57 @@ def resnet_imagenet():
     `imagenet_resnet50_gpu.yaml` overrides batch, steps, schedule, label
     smoothing and float16 on top of it.
     """
-    train_batch_size = 4096
-    steps_per_epoch = IMAGENET_TRAIN_EXAMPLES // train_batch_size
-    config = _imagenet_experiment(
+    scale = IMAGENET_BATCH / 256
+    return _imagenet_experiment(
         ImageClassificationModel(
             num_classes=1001, input_size=[224, 224, 3],
             norm_activation=NormActivation(
                 norm_momentum=0.9, norm_epsilon=1e-5, use_sync_bn=False)),
         Losses(l2_weight_decay=1e-4), epochs=90,
-        runtime=RuntimeConfig(enable_xla=True))
-    config.task.model.backbone.resnet.model_id = 50
-    scale = train_batch_size / 256
-    config.override({
-        "trainer.optimizer_config": {
-            "optimizer": {"type": "sgd", "sgd": {"momentum": 0.9}},
-            "learning_rate": {
-                "type": "stepwise",
-                "stepwise": {
-                    "boundaries": [30 * steps_per_epoch, 60 * steps_per_epoch,
-                                   80 * steps_per_epoch],
-                    "values": [0.1 * scale, 0.01 * scale, 0.001 * scale,
-                               0.0001 * scale],
-                },
-            },
-            "warmup": {"type": "linear",
-                       "linear": {"warmup_steps": 5 * steps_per_epoch,
-                                  "warmup_learning_rate": 0}},
-        }
-    })
-    return config
+        runtime=RuntimeConfig(enable_xla=True),
+        optimizer={"type": "sgd", "sgd": {"momentum": 0.9}},
+        learning_rate={"type": "stepwise", "stepwise": {
+            "boundaries": [e * IMAGENET_EPOCH for e in (30, 60, 80)],
+            "values": [0.1 * scale, 0.01 * scale, 0.001 * scale,
+                       0.0001 * scale]}})
+
+
+@register_experiment("resnet_rs_imagenet")
+def resnet_rs_imagenet():
+    """ResNet-RS-50 on ImageNet TFRecords at 160x160: the Model Garden's
+    `resnet_rs_imagenet`.
+
+    Its values, from `official/vision/configs/image_classification.py`:
+    batch 4096, 350 epochs, SGD momentum 0.9, cosine learning rate from 1.6
+    after 5 epochs of linear warmup, EMA 0.9999 of every weight, L2 4e-5,
+    label smoothing 0.1, RandAugment magnitude 10, dropout 0.25, swish,
+    batch norm momentum 0 and epsilon 1e-5; the backbone a ResNet-50 with
+    the deep stem, ResNet-D shortcuts, a strided convolution for the stem
+    pool and squeeze-excitation 0.25. `imagenet_resnetrs50_i160_gpu.yaml`
+    applies over it (it sets `ema: null`: zoo's EMA averages trainable
+    weights only).
+    """
+    epochs = 350
+    return _imagenet_experiment(
+        ImageClassificationModel(
+            num_classes=1001, input_size=[160, 160, 3], dropout_rate=0.25,
+            norm_activation=NormActivation(
+                norm_momentum=0.0, norm_epsilon=1e-5, use_sync_bn=False,
+                activation="swish")),
+        Losses(l2_weight_decay=4e-5, label_smoothing=0.1), epochs=epochs,
+        backbone={"type": "resnet", "resnet": {
+            "model_id": 50, "stem_type": "v1", "resnetd_shortcut": True,
+            "replace_stem_max_pool": True, "se_ratio": 0.25,
+            "stochastic_depth_drop_rate": 0.0}},
+        optimizer={"type": "sgd", "sgd": {"momentum": 0.9}},
+        learning_rate={"type": "cosine", "cosine": {
+            "initial_learning_rate": 1.6,
+            "decay_steps": epochs * IMAGENET_EPOCH}},
+        overrides={
+            "task.train_data.aug_type": {"type": "randaug",
+                                         "randaug": {"magnitude": 10}},
+            "trainer.optimizer_config.ema": {
+                "average_decay": 0.9999, "trainable_weights_only": False}})
 
 
 @register_experiment("mobilenet_imagenet")
@@ -441,36 +483,20 @@ def mobilenet_imagenet():
     1e-3, 1001 classes at 224x224. `imagenet_mobilenetv2_gpu.yaml`
     overrides batch, steps, schedule and float16 on top of it.
     """
-    train_batch_size = 4096
-    steps_per_epoch = IMAGENET_TRAIN_EXAMPLES // train_batch_size
-    config = _imagenet_experiment(
+    return _imagenet_experiment(
         ImageClassificationModel(
             num_classes=1001, dropout_rate=0.2, input_size=[224, 224, 3],
             norm_activation=NormActivation(
                 norm_momentum=0.997, norm_epsilon=1e-3, use_sync_bn=False)),
-        Losses(l2_weight_decay=1e-5, label_smoothing=0.1), epochs=500)
-    config.override({
-        "task.model.backbone": {
-            "type": "mobilenet",
-            "mobilenet": {"model_id": "MobileNetV2",
-                          "filter_size_scale": 1.0}},
-        "trainer.optimizer_config": {
-            "optimizer": {"type": "rmsprop",
-                          "rmsprop": {"rho": 0.9, "momentum": 0.9,
-                                      "epsilon": 0.002}},
-            "learning_rate": {
-                "type": "exponential",
-                "exponential": {
-                    "initial_learning_rate":
-                        0.008 * (train_batch_size // 128),
-                    "decay_steps": int(2.5 * steps_per_epoch),
-                    "decay_rate": 0.98, "staircase": True}},
-            "warmup": {"type": "linear",
-                       "linear": {"warmup_steps": 5 * steps_per_epoch,
-                                  "warmup_learning_rate": 0}},
-        }
-    })
-    return config
+        Losses(l2_weight_decay=1e-5, label_smoothing=0.1), epochs=500,
+        backbone={"type": "mobilenet", "mobilenet": {
+            "model_id": "MobileNetV2", "filter_size_scale": 1.0}},
+        optimizer={"type": "rmsprop", "rmsprop": {
+            "rho": 0.9, "momentum": 0.9, "epsilon": 0.002}},
+        learning_rate={"type": "exponential", "exponential": {
+            "initial_learning_rate": 0.008 * (IMAGENET_BATCH // 128),
+            "decay_steps": int(2.5 * IMAGENET_EPOCH), "decay_rate": 0.98,
+            "staircase": True}})
 
 
 @register_experiment("resnet_digits")

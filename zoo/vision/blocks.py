@@ -19,6 +19,7 @@ Padding conventions (`padding`):
 import keras
 from keras import layers
 
+from zoo.backbone import standardize_data_format
 from zoo.layers import DropPath, SqueezeExcite
 from zoo.layers.initializers import HostHeNormal
 
@@ -207,10 +208,15 @@ def fused_inverted_residual(b, x, filters_out, *, kernel_size, strides,
 
 
 def image_input(owner, input_shape, data_format):
-    """The `keras.Input` of an image backbone, checked.
+    """The checked `(input_shape, data_format, keras.Input)` of an image
+    backbone.
 
-    `input_shape` is `(height, width, channels)` whatever the data format.
+    Args:
+        owner: the backbone's class name, for error messages.
+        input_shape: `(height, width, channels)` whatever the data format.
+        data_format: None (Keras' setting) or a data format.
     """
+    data_format = standardize_data_format(data_format)
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
         raise ValueError(
@@ -220,7 +226,7 @@ def image_input(owner, input_shape, data_format):
         shape = (input_shape[2], input_shape[0], input_shape[1])
     else:
         shape = input_shape
-    return input_shape, keras.Input(shape=shape, name="images")
+    return input_shape, data_format, keras.Input(shape=shape, name="images")
 
 
 def drop_rates(drop_path_rate, total):

@@ -10,6 +10,7 @@ from testing_utils import (
     randomize_batch_norm,
     torchvision_resnet_state_dict,
     trainable_count,
+    zero_host_initializers,
 )
 import zoo.convert
 from model_test_case import assert_close, run_backbone_test, run_converter_test
@@ -37,11 +38,31 @@ def test_trainable_parameters_match_published_tables(name):
     assert trainable_count(model) == PUBLISHED_PARAMETERS[name]
 
 
+# timm's results table (resnetrs50..420), in millions to two decimals.
+RESNET_RS_MILLIONS = {"resnetrs50": 35.69, "resnetrs101": 63.62,
+                      "resnetrs152": 86.62, "resnetrs200": 93.21,
+                      "resnetrs270": 129.86, "resnetrs350": 163.96,
+                      "resnetrs420": 191.89}
+
+
+@pytest.mark.one_backend  # Counts do not depend on the backend.
+def test_resnet_rs_counts_match_timm(monkeypatch):
+    zero_host_initializers(monkeypatch)
+    assert zoo.list_models("resnetrs*") == list(RESNET_RS_MILLIONS)
+    for name, millions in RESNET_RS_MILLIONS.items():
+        model = zoo.create_model(name, input_shape=(32, 32, 3))
+        assert round(trainable_count(model) / 1e6, 2) == millions, name
+        assert model.dropout == 0.25
+        keras.backend.clear_session()
+
+
 @pytest.mark.parametrize("options", [
     {"block_type": "basic", "se_ratio": 0.25},
-    {"block_type": "bottleneck", "stem_type": "deep", "avg_down": True,
-     "block_variant": "v1", "activation": "swish"},
-], ids=["basic_se", "bottleneck_d_v1_swish"])
+    # ResNet-RS's options, with the Model Garden's pooled shortcuts.
+    {"block_type": "bottleneck", "stem_type": "deep", "avg_down": "all",
+     "replace_stem_pool": True, "se_ratio": 0.25, "block_variant": "v1",
+     "activation": "swish"},
+], ids=["basic_se", "bottleneck_rs_v1_swish"])
 def test_backbone_shared_checks(options, tmp_path):
     """Round trips, mixed precision, channels_first, feature_info, jit and
     tf.data (tests/model_test_case.py) on two small layouts."""
@@ -188,47 +209,31 @@ def test_preset_round_trip(small_classifier, tmp_path):
 # --- parity with reference implementations -----------------------------------
 
 
-def test_v15_parity_with_keras_hub_backbone():
+@pytest.mark.parametrize("stem, blocks, block_type, size, expected", [
+    # v1.5: keras-hub's default layout, zoo's too.
+    (([64], [7]), [2, 1, 1, 1], "bottleneck_block", 64,
+     {"block_variant": "v1.5", "stem_type": "basic", "avg_down": False}),
+    # ResNet-D. keras-hub's basic_block_vd projects the first shortcut even
+    # at 64->64 (timm's resnet18d does not), so the bottleneck is compared.
+    (([32, 32, 64], [3, 3, 3]), [1, 1, 1, 1], "bottleneck_block_vd", 48,
+     {"block_variant": "v1.5", "stem_type": "deep", "avg_down": True}),
+], ids=["v1.5", "resnet_d"])
+def test_parity_with_keras_hub_backbone(stem, blocks, block_type, size,
+                                        expected):
     import keras_hub
 
     keras.utils.set_random_seed(2)
     reference = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[7],
+        input_conv_filters=stem[0], input_conv_kernel_sizes=stem[1],
         stackwise_num_filters=[64, 128, 256, 512],
-        stackwise_num_blocks=[2, 1, 1, 1],
-        stackwise_num_strides=[1, 2, 2, 2],
-        block_type="bottleneck_block",
-        image_shape=(64, 64, 3),
-    )
+        stackwise_num_blocks=blocks, stackwise_num_strides=[1, 2, 2, 2],
+        block_type=block_type, image_shape=(size, size, 3))
     randomize_batch_norm(reference, seed=2)
-    x = _images(size=64, seed=3)
+    x = _images(size=size, seed=3)
     # 1e-5 of the outputs' scale, as docs/models.md states.
     converted = run_converter_test(from_keras_hub, reference, x,
                                    tolerance=1e-5)
-    assert converted.block_variant == "v1.5"
-
-
-def test_resnet_d_parity_with_keras_hub_vd_backbone():
-    import keras_hub
-
-    keras.utils.set_random_seed(3)
-    reference = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[32, 32, 64],
-        input_conv_kernel_sizes=[3, 3, 3],
-        stackwise_num_filters=[64, 128, 256, 512],
-        stackwise_num_blocks=[1, 1, 1, 1],
-        stackwise_num_strides=[1, 2, 2, 2],
-        # keras-hub's basic_block_vd projects the first shortcut even at 64->64
-        # (timm's resnet18d does not), so the bottleneck variant is compared.
-        block_type="bottleneck_block_vd",
-        image_shape=(48, 48, 3),
-    )
-    randomize_batch_norm(reference, seed=3)
-    x = _images(size=48, seed=4)
-    converted = run_converter_test(from_keras_hub, reference, x,
-                                   tolerance=1e-5)
-    assert converted.stem_type == "deep" and converted.avg_down
+    assert {k: getattr(converted, k) for k in expected} == expected
 
 
 @pytest.mark.parametrize("depth", [18, 50])

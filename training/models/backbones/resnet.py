@@ -8,8 +8,9 @@ from training.config.base import ConfigError
 from training.models import ModelConfig, norm_arguments
 from training.registry import register_backbone
 
-#: `model_id` values zoo builds (the registered `resnet<depth>` models).
-DEPTHS = (18, 34, 50, 101, 152)
+#: `model_id` values zoo builds (the Model Garden's RESNET_SPECS): the
+#: registered `resnet<depth>` models, and `resnetrs<depth>` beyond 152.
+DEPTHS = (18, 34, 50, 101, 152, 200, 270, 350, 420)
 
 
 @register_backbone("resnet")
@@ -19,7 +20,10 @@ class ResNetConfig(ModelConfig):
 
     `model_id` picks the depth; `stem_type` `"v0"` is the 7x7 stem and
     `"v1"` the deep stem (three 3x3); `resnetd_shortcut` the average-pool
-    shortcut of ResNet-D; `depth_multiplier` scales every width;
+    shortcut of ResNet-D (as the Model Garden pools: before every
+    projection, the first stage's stride-1 one too); `replace_stem_max_pool`
+    a strided 3x3 convolution for the stem's max pool (ResNet-RS);
+    `depth_multiplier` scales every width;
     `se_ratio` adds squeeze-excitation; `stochastic_depth_drop_rate` is
     the drop-path rate of the last block. `block_variant` is zoo's: `"v1.5"`
     (stride in the 3x3, the Model Garden's) or `"v1"` (keras.applications').
@@ -44,16 +48,15 @@ class ResNetConfig(ModelConfig):
         if self.stem_type not in ("v0", "v1"):
             raise ConfigError(
                 f"{path}.stem_type={self.stem_type!r} is not 'v0' or 'v1'.")
-        if self.replace_stem_max_pool:
-            raise ConfigError(
-                f"{path}.replace_stem_max_pool=true (ResNet-RS) is not "
-                "supported yet; set it to false.")
         if self.block_variant not in ("v1", "v1.5"):
             raise ConfigError(
                 f"{path}.block_variant={self.block_variant!r} is not 'v1' "
                 "or 'v1.5'.")
 
     def model_name(self):
+        if self.model_id > 152:
+            # Every ResNet-RS option is set by create_model_arguments.
+            return f"resnetrs{self.model_id}"
         return f"resnet{self.model_id}"
 
     def create_model_arguments(self, norm_activation=None):
@@ -68,7 +71,8 @@ class ResNetConfig(ModelConfig):
             "stem_width": max(8, int((32 if deep else 64) * stem_scale)),
             "stage_filters": tuple(max(8, int(f * scale))
                                    for f in (64, 128, 256, 512)),
-            "avg_down": self.resnetd_shortcut,
+            "avg_down": "all" if self.resnetd_shortcut else False,
+            "replace_stem_pool": self.replace_stem_max_pool,
             "se_ratio": self.se_ratio,
             "drop_path_rate": self.stochastic_depth_drop_rate,
             "bn_trainable": self.bn_trainable,

@@ -8,7 +8,12 @@ model (tests, benchmarks).
 
 import numpy as np
 
-from zoo.convert import assign_converted, family_of, find_converter
+from zoo.convert import (
+    Converter,
+    assign_converted,
+    family_of,
+    find_converter,
+)
 
 SOURCE = "keras_applications"
 
@@ -22,19 +27,30 @@ def layers_of_model(keras_model):
     }
 
 
-def zoo_variant(config, table, family):
-    """`(zoo variant, {})` of a keras.applications model name in `table`.
+class KerasApplicationsConverter(Converter):
+    """A keras.applications converter whose models map one-to-one onto
+    zoo variants (`variants`: keras.applications name -> zoo name)."""
 
-    Raises:
-        WeightsError: `config` is not in `table`; the message lists it.
-    """
-    from zoo.errors import WeightsError
+    source = SOURCE
+    variants = {}
 
-    if config not in table:
-        raise WeightsError(
-            f"{config!r} is not a keras.applications {family}; expected one "
-            f"of {sorted(table)}.")
-    return table[config], {}
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.architectures = tuple(cls.variants)
+
+    def convert_config(self, config):
+        """`(zoo variant, {})` of a keras.applications model name.
+
+        Raises:
+            WeightsError: not one of `variants`; the message lists them.
+        """
+        from zoo.errors import WeightsError
+
+        if config not in self.variants:
+            raise WeightsError(
+                f"{config!r} is not a keras.applications {self.family} "
+                f"model; expected one of {sorted(self.variants)}.")
+        return self.variants[config], {}
 
 
 def batch_norm(state, target, arrays):

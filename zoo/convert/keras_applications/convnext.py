@@ -11,8 +11,11 @@ Conv2D) becomes `(7, 7, C, 1)` (a DepthwiseConv2D).
 
 import re
 
-from zoo.convert import Converter, register_converter
-from zoo.convert.keras_applications import copy_layer, zoo_variant
+from zoo.convert import register_converter
+from zoo.convert.keras_applications import (
+    KerasApplicationsConverter,
+    copy_layer,
+)
 
 SIZES = ("tiny", "small", "base", "large", "xlarge")
 ARCHITECTURES = {f"ConvNeXt{s.capitalize()}" if s != "xlarge"
@@ -25,16 +28,11 @@ _PARTS = {"depthwise_conv": "dwconv", "layernorm": "norm",
 
 
 @register_converter
-class KerasApplicationsConvNeXt(Converter):
+class KerasApplicationsConvNeXt(KerasApplicationsConverter):
     """keras.applications ConvNeXtTiny..ConvNeXtXLarge."""
 
-    source = "keras_applications"
     family = "convnext"
-    architectures = tuple(ARCHITECTURES)
-
-    def convert_config(self, config):
-        """`(zoo variant, {})` for a keras.applications model name."""
-        return zoo_variant(config, ARCHITECTURES, "ConvNeXt")
+    variants = ARCHITECTURES
 
     def convert_weights(self, weights, backbone):
         """Maps keras.applications' layers onto a zoo ConvNeXt."""

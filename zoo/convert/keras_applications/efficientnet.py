@@ -9,11 +9,11 @@ the two 1x1 convolutions of squeeze-excitation (`{block}se_reduce`,
 layers are preprocessing: zoo's presets do it in their `ImagePreprocessor`.
 """
 
-from zoo.convert import Converter, register_converter
+from zoo.convert import register_converter
 from zoo.convert.keras_applications import (
+    KerasApplicationsConverter,
     batch_norm,
     copy_layer,
-    zoo_variant,
 )
 from zoo.errors import WeightsError
 
@@ -52,16 +52,11 @@ def convert_named_layers(weights, se_names, preprocessing=PREPROCESSING):
 
 
 @register_converter
-class KerasApplicationsEfficientNet(Converter):
+class KerasApplicationsEfficientNet(KerasApplicationsConverter):
     """keras.applications EfficientNetB0..B7 and EfficientNetV2B0..L."""
 
-    source = "keras_applications"
     family = "efficientnet"
-    architectures = tuple(V1) + tuple(V2)
-
-    def convert_config(self, config):
-        """`(zoo variant, {})` for a keras.applications model name."""
-        return zoo_variant(config, {**V1, **V2}, "EfficientNet")
+    variants = {**V1, **V2}
 
     def convert_weights(self, weights, backbone):
         """Copies the backbone's layers (`{layer name: [arrays]}`)."""

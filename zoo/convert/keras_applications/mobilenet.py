@@ -8,8 +8,8 @@ convolutions (`{block}squeeze_excite_conv`, `..._conv_1`) become one
 `predictions` (the same weights without the two unit axes).
 """
 
-from zoo.convert import Converter, register_converter
-from zoo.convert.keras_applications import zoo_variant
+from zoo.convert import register_converter
+from zoo.convert.keras_applications import KerasApplicationsConverter
 from zoo.convert.keras_applications.efficientnet import convert_named_layers
 from zoo.errors import WeightsError
 
@@ -26,17 +26,11 @@ def _dense(arrays):
 
 
 @register_converter
-class KerasApplicationsMobileNet(Converter):
+class KerasApplicationsMobileNet(KerasApplicationsConverter):
     """keras.applications MobileNetV2 and MobileNetV3 Large/Small."""
 
-    source = "keras_applications"
     family = "mobilenet"
-    architectures = tuple(ARCHITECTURES)
-
-    def convert_config(self, config):
-        """`(zoo variant, {})` for a keras.applications model name (width
-        1.0; other widths: build the zoo variant of that width)."""
-        return zoo_variant(config, ARCHITECTURES, "MobileNet")
+    variants = ARCHITECTURES
 
     def convert_weights(self, weights, backbone):
         """Copies the backbone's layers (`{layer name: [arrays]}`)."""

@@ -1,12 +1,9 @@
-"""Vision backbones, one module per family (imported on use)."""
+"""Vision backbones, one module per family (imported on use):
+`<Family>Backbone` lives in `zoo/vision/backbones/<family>.py`."""
 
 from zoo._lazy import lazy_exports
 
-_EXPORTS = {
-    "ConvNeXtBackbone": "zoo.vision.backbones.convnext",
-    "EfficientNetBackbone": "zoo.vision.backbones.efficientnet",
-    "MobileNetBackbone": "zoo.vision.backbones.mobilenet",
-    "ResNetBackbone": "zoo.vision.backbones.resnet",
-}
+_EXPORTS = {f"{name}Backbone": f"zoo.vision.backbones.{name.lower()}"
+            for name in ("ConvNeXt", "EfficientNet", "MobileNet", "ResNet")}
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

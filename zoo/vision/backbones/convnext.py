@@ -26,10 +26,10 @@ pwconv2,scale}`, stages 2..5 like the pyramid levels C2..C5.
 import keras
 from keras import layers
 
-from zoo.backbone import Backbone, standardize_data_format
+from zoo.backbone import Backbone
 from zoo.layers import DropPath, LayerScale
 from zoo.layers.initializers import HostTruncatedNormal
-from zoo.registry import register_family, register_model
+from zoo.registry import register_family, register_variants
 from zoo.vision.blocks import image_input
 
 FAMILY = register_family(
@@ -81,13 +81,13 @@ class ConvNeXtBackbone(Backbone):
         **kwargs,
     ):
         owner = type(self).__name__
-        data_format = standardize_data_format(data_format)
+        input_shape, data_format, images = image_input(owner, input_shape,
+                                                       data_format)
         if len(depths) != 4 or len(widths) != 4:
             raise ValueError(
                 f"{owner}: depths and widths take four stages each, got "
                 f"depths={list(depths)} and widths={list(widths)}.")
         axis = -1 if data_format == "channels_last" else 1
-        input_shape, images = image_input(owner, input_shape, data_format)
 
         def conv(x, filters, kernel, strides, name):
             return layers.Conv2D(
@@ -145,8 +145,8 @@ class ConvNeXtBackbone(Backbone):
 
 # --- Registered variants --------------------------------------------------
 #
-# The classifier head: layer norm after pooling (epsilon 1e-6), no dropout
-# (keras.applications' `Head`).
+# The classifier head: layer norm after pooling (epsilon 1e-6, the
+# classifier's default), no dropout (keras.applications' `Head`).
 
 SIZES = {
     "tiny": ((3, 3, 9, 3), (96, 192, 384, 768)),
@@ -164,31 +164,16 @@ def convnext(size, **kwargs):
                                "name": f"convnext_{size}", **kwargs})
 
 
-@register_model(head={"head_norm": "layer_norm", "head_norm_epsilon": 1e-6})
-def convnext_tiny(**kwargs):
-    """ConvNeXt-T: depths (3, 3, 9, 3), widths 96..768, 28.6M parameters."""
-    return convnext("tiny", **kwargs)
-
-
-@register_model(head={"head_norm": "layer_norm", "head_norm_epsilon": 1e-6})
-def convnext_small(**kwargs):
-    """ConvNeXt-S: depths (3, 3, 27, 3), widths 96..768, 50.2M parameters."""
-    return convnext("small", **kwargs)
-
-
-@register_model(head={"head_norm": "layer_norm", "head_norm_epsilon": 1e-6})
-def convnext_base(**kwargs):
-    """ConvNeXt-B: depths (3, 3, 27, 3), widths 128..1024, 88.6M."""
-    return convnext("base", **kwargs)
-
-
-@register_model(head={"head_norm": "layer_norm", "head_norm_epsilon": 1e-6})
-def convnext_large(**kwargs):
-    """ConvNeXt-L: depths (3, 3, 27, 3), widths 192..1536, 197.8M."""
-    return convnext("large", **kwargs)
-
-
-@register_model(head={"head_norm": "layer_norm", "head_norm_epsilon": 1e-6})
-def convnext_xlarge(**kwargs):
-    """ConvNeXt-XL: depths (3, 3, 27, 3), widths 256..2048, 350.2M."""
-    return convnext("xlarge", **kwargs)
+# {name: (size, description, default head)}.
+register_variants(convnext, {
+    "convnext_tiny": ("tiny", "ConvNeXt-T: depths (3, 3, 9, 3), widths "
+                      "96..768, 28.6M.", {"head_norm": "layer_norm"}),
+    "convnext_small": ("small", "ConvNeXt-S: depths (3, 3, 27, 3), widths "
+                       "96..768, 50.2M.", {"head_norm": "layer_norm"}),
+    "convnext_base": ("base", "ConvNeXt-B: depths (3, 3, 27, 3), widths "
+                      "128..1024, 88.6M.", {"head_norm": "layer_norm"}),
+    "convnext_large": ("large", "ConvNeXt-L: depths (3, 3, 27, 3), widths "
+                       "192..1536, 197.8M.", {"head_norm": "layer_norm"}),
+    "convnext_xlarge": ("xlarge", "ConvNeXt-XL: depths (3, 3, 27, 3), widths "
+                        "256..2048, 350.2M.", {"head_norm": "layer_norm"}),
+})

@@ -39,9 +39,9 @@ import math
 
 import keras
 
-from zoo.backbone import Backbone, standardize_data_format
+from zoo.backbone import Backbone
 from zoo.layers.squeeze_excite import make_divisible
-from zoo.registry import register_family, register_model
+from zoo.registry import register_family, register_variants
 from zoo.vision.blocks import (
     ACTIVATIONS,
     PADDINGS,
@@ -66,22 +66,16 @@ BLOCK_TYPES = ("mb", "fused")
 #: (block, kernel, repeats, filters_in, filters_out, expand_ratio, stride,
 #: se_ratio) per stage: EfficientNet-B0 (Table 1 of the paper).
 STAGES_V1 = (
-    ("mb", 3, 1, 32, 16, 1, 1, 0.25),
-    ("mb", 3, 2, 16, 24, 6, 2, 0.25),
-    ("mb", 5, 2, 24, 40, 6, 2, 0.25),
-    ("mb", 3, 3, 40, 80, 6, 2, 0.25),
-    ("mb", 5, 3, 80, 112, 6, 1, 0.25),
-    ("mb", 5, 4, 112, 192, 6, 2, 0.25),
+    ("mb", 3, 1, 32, 16, 1, 1, 0.25), ("mb", 3, 2, 16, 24, 6, 2, 0.25),
+    ("mb", 5, 2, 24, 40, 6, 2, 0.25), ("mb", 3, 3, 40, 80, 6, 2, 0.25),
+    ("mb", 5, 3, 80, 112, 6, 1, 0.25), ("mb", 5, 4, 112, 192, 6, 2, 0.25),
     ("mb", 3, 1, 192, 320, 6, 1, 0.25),
 )
 
 _V2_BASE = (
-    ("fused", 3, 1, 32, 16, 1, 1, 0.0),
-    ("fused", 3, 2, 16, 32, 4, 2, 0.0),
-    ("fused", 3, 2, 32, 48, 4, 2, 0.0),
-    ("mb", 3, 3, 48, 96, 4, 2, 0.25),
-    ("mb", 3, 5, 96, 112, 6, 1, 0.25),
-    ("mb", 3, 8, 112, 192, 6, 2, 0.25),
+    ("fused", 3, 1, 32, 16, 1, 1, 0.0), ("fused", 3, 2, 16, 32, 4, 2, 0.0),
+    ("fused", 3, 2, 32, 48, 4, 2, 0.0), ("mb", 3, 3, 48, 96, 4, 2, 0.25),
+    ("mb", 3, 5, 96, 112, 6, 1, 0.25), ("mb", 3, 8, 112, 192, 6, 2, 0.25),
 )
 
 #: EfficientNetV2 stage tables (Table 4 of the paper for S; keras.applications
@@ -89,27 +83,21 @@ _V2_BASE = (
 STAGES_V2 = {
     "b": _V2_BASE,
     "s": (
-        ("fused", 3, 2, 24, 24, 1, 1, 0.0),
-        ("fused", 3, 4, 24, 48, 4, 2, 0.0),
-        ("fused", 3, 4, 48, 64, 4, 2, 0.0),
-        ("mb", 3, 6, 64, 128, 4, 2, 0.25),
+        ("fused", 3, 2, 24, 24, 1, 1, 0.0), ("fused", 3, 4, 24, 48, 4, 2, 0.0),
+        ("fused", 3, 4, 48, 64, 4, 2, 0.0), ("mb", 3, 6, 64, 128, 4, 2, 0.25),
         ("mb", 3, 9, 128, 160, 6, 1, 0.25),
         ("mb", 3, 15, 160, 256, 6, 2, 0.25),
     ),
     "m": (
-        ("fused", 3, 3, 24, 24, 1, 1, 0.0),
-        ("fused", 3, 5, 24, 48, 4, 2, 0.0),
-        ("fused", 3, 5, 48, 80, 4, 2, 0.0),
-        ("mb", 3, 7, 80, 160, 4, 2, 0.25),
+        ("fused", 3, 3, 24, 24, 1, 1, 0.0), ("fused", 3, 5, 24, 48, 4, 2, 0.0),
+        ("fused", 3, 5, 48, 80, 4, 2, 0.0), ("mb", 3, 7, 80, 160, 4, 2, 0.25),
         ("mb", 3, 14, 160, 176, 6, 1, 0.25),
         ("mb", 3, 18, 176, 304, 6, 2, 0.25),
         ("mb", 3, 5, 304, 512, 6, 1, 0.25),
     ),
     "l": (
-        ("fused", 3, 4, 32, 32, 1, 1, 0.0),
-        ("fused", 3, 7, 32, 64, 4, 2, 0.0),
-        ("fused", 3, 7, 64, 96, 4, 2, 0.0),
-        ("mb", 3, 10, 96, 192, 4, 2, 0.25),
+        ("fused", 3, 4, 32, 32, 1, 1, 0.0), ("fused", 3, 7, 32, 64, 4, 2, 0.0),
+        ("fused", 3, 7, 64, 96, 4, 2, 0.0), ("mb", 3, 10, 96, 192, 4, 2, 0.25),
         ("mb", 3, 19, 192, 224, 6, 1, 0.25),
         ("mb", 3, 25, 224, 384, 6, 2, 0.25),
         ("mb", 3, 7, 384, 640, 6, 1, 0.25),
@@ -181,7 +169,8 @@ class EfficientNetBackbone(Backbone):
         **kwargs,
     ):
         owner = type(self).__name__
-        data_format = standardize_data_format(data_format)
+        input_shape, data_format, images = image_input(owner, input_shape,
+                                                       data_format)
         check_choice(owner, "activation", activation, ACTIVATIONS)
         check_choice(owner, "padding", padding, PADDINGS)
         check_choice(owner, "naming", naming, ("v1", "v2"))
@@ -211,7 +200,6 @@ class EfficientNetBackbone(Backbone):
 
         b = ConvBuilder(data_format, padding, bn_epsilon, bn_momentum,
                         activation, dtype)
-        input_shape, images = image_input(owner, input_shape, data_format)
         x = b.conv_bn_act(
             images, stem_filters if fix_stem_head else channels(stem_filters),
             3, 2, "stem_conv", "stem_bn", "stem_activation")
@@ -303,6 +291,7 @@ V2_SCALES = {
     "l": ("l", 1.0, 1.0, 480),
 }
 
+
 def efficientnet(variant, **kwargs):
     """An EfficientNet B0-B7 (`variant` "b0".."b7") backbone."""
     width, depth, size, _ = V1_SCALES[variant]
@@ -329,121 +318,51 @@ def efficientnet_v2(variant, **kwargs):
         "bn_momentum": 0.9, "name": f"efficientnetv2_{variant}", **kwargs})
 
 
-@register_model(head={"dropout": 0.2})
-def efficientnet_b0(**kwargs):
-    """EfficientNet-B0: width x1.0, depth x1.0, 224px."""
-    return efficientnet("b0", **kwargs)
-
-
-@register_model(head={"dropout": 0.2})
-def efficientnet_b1(**kwargs):
-    """EfficientNet-B1: width x1.0, depth x1.1, 240px."""
-    return efficientnet("b1", **kwargs)
-
-
-@register_model(head={"dropout": 0.3})
-def efficientnet_b2(**kwargs):
-    """EfficientNet-B2: width x1.1, depth x1.2, 260px."""
-    return efficientnet("b2", **kwargs)
-
-
-@register_model(head={"dropout": 0.3})
-def efficientnet_b3(**kwargs):
-    """EfficientNet-B3: width x1.2, depth x1.4, 300px."""
-    return efficientnet("b3", **kwargs)
-
-
-@register_model(head={"dropout": 0.4})
-def efficientnet_b4(**kwargs):
-    """EfficientNet-B4: width x1.4, depth x1.8, 380px."""
-    return efficientnet("b4", **kwargs)
-
-
-@register_model(head={"dropout": 0.4})
-def efficientnet_b5(**kwargs):
-    """EfficientNet-B5: width x1.6, depth x2.2, 456px."""
-    return efficientnet("b5", **kwargs)
-
-
-@register_model(head={"dropout": 0.5})
-def efficientnet_b6(**kwargs):
-    """EfficientNet-B6: width x1.8, depth x2.6, 528px."""
-    return efficientnet("b6", **kwargs)
-
-
-@register_model(head={"dropout": 0.5})
-def efficientnet_b7(**kwargs):
-    """EfficientNet-B7: width x2.0, depth x3.1, 600px."""
-    return efficientnet("b7", **kwargs)
-
-
-@register_model(head={"dropout": 0.2})
-def efficientnet_lite0(**kwargs):
-    """EfficientNet-Lite0 (no SE, ReLU6): width x1.0, depth x1.0, 224px."""
-    return efficientnet_lite("lite0", **kwargs)
-
-
-@register_model(head={"dropout": 0.2})
-def efficientnet_lite1(**kwargs):
-    """EfficientNet-Lite1 (no SE, ReLU6): width x1.0, depth x1.1, 240px."""
-    return efficientnet_lite("lite1", **kwargs)
-
-
-@register_model(head={"dropout": 0.3})
-def efficientnet_lite2(**kwargs):
-    """EfficientNet-Lite2 (no SE, ReLU6): width x1.1, depth x1.2, 260px."""
-    return efficientnet_lite("lite2", **kwargs)
-
-
-@register_model(head={"dropout": 0.3})
-def efficientnet_lite3(**kwargs):
-    """EfficientNet-Lite3 (no SE, ReLU6): width x1.2, depth x1.4, 280px."""
-    return efficientnet_lite("lite3", **kwargs)
-
-
-@register_model(head={"dropout": 0.3})
-def efficientnet_lite4(**kwargs):
-    """EfficientNet-Lite4 (no SE, ReLU6): width x1.4, depth x1.8, 300px."""
-    return efficientnet_lite("lite4", **kwargs)
-
-
-@register_model(head={"dropout": 0.2})
-def efficientnetv2_b0(**kwargs):
-    """EfficientNetV2-B0: Fused-MBConv early stages, 224px."""
-    return efficientnet_v2("b0", **kwargs)
-
-
-@register_model(head={"dropout": 0.2})
-def efficientnetv2_b1(**kwargs):
-    """EfficientNetV2-B1: Fused-MBConv early stages, 240px."""
-    return efficientnet_v2("b1", **kwargs)
-
-
-@register_model(head={"dropout": 0.2})
-def efficientnetv2_b2(**kwargs):
-    """EfficientNetV2-B2: Fused-MBConv early stages, 260px."""
-    return efficientnet_v2("b2", **kwargs)
-
-
-@register_model(head={"dropout": 0.2})
-def efficientnetv2_b3(**kwargs):
-    """EfficientNetV2-B3: Fused-MBConv early stages, 300px."""
-    return efficientnet_v2("b3", **kwargs)
-
-
-@register_model(head={"dropout": 0.2})
-def efficientnetv2_s(**kwargs):
-    """EfficientNetV2-S: Fused-MBConv early stages, 384px."""
-    return efficientnet_v2("s", **kwargs)
-
-
-@register_model(head={"dropout": 0.2})
-def efficientnetv2_m(**kwargs):
-    """EfficientNetV2-M: Fused-MBConv early stages, 480px."""
-    return efficientnet_v2("m", **kwargs)
-
-
-@register_model(head={"dropout": 0.2})
-def efficientnetv2_l(**kwargs):
-    """EfficientNetV2-L: Fused-MBConv early stages, 480px."""
-    return efficientnet_v2("l", **kwargs)
+# {name: (variant, description, default head)}; the dropouts are
+# keras.applications' (V2: 0.2 throughout) and the Lite builder's.
+register_variants(efficientnet, {
+    "efficientnet_b0": ("b0", "EfficientNet-B0: width 1.0, depth 1.0, 224px.",
+                        {"dropout": 0.2}),
+    "efficientnet_b1": ("b1", "EfficientNet-B1: width 1.0, depth 1.1, 240px.",
+                        {"dropout": 0.2}),
+    "efficientnet_b2": ("b2", "EfficientNet-B2: width 1.1, depth 1.2, 260px.",
+                        {"dropout": 0.3}),
+    "efficientnet_b3": ("b3", "EfficientNet-B3: width 1.2, depth 1.4, 300px.",
+                        {"dropout": 0.3}),
+    "efficientnet_b4": ("b4", "EfficientNet-B4: width 1.4, depth 1.8, 380px.",
+                        {"dropout": 0.4}),
+    "efficientnet_b5": ("b5", "EfficientNet-B5: width 1.6, depth 2.2, 456px.",
+                        {"dropout": 0.4}),
+    "efficientnet_b6": ("b6", "EfficientNet-B6: width 1.8, depth 2.6, 528px.",
+                        {"dropout": 0.5}),
+    "efficientnet_b7": ("b7", "EfficientNet-B7: width 2.0, depth 3.1, 600px.",
+                        {"dropout": 0.5}),
+})
+register_variants(efficientnet_lite, {
+    "efficientnet_lite0": ("lite0", "EfficientNet-Lite0: no SE, ReLU6, 224px.",
+                           {"dropout": 0.2}),
+    "efficientnet_lite1": ("lite1", "EfficientNet-Lite1: no SE, ReLU6, 240px.",
+                           {"dropout": 0.2}),
+    "efficientnet_lite2": ("lite2", "EfficientNet-Lite2: no SE, ReLU6, 260px.",
+                           {"dropout": 0.3}),
+    "efficientnet_lite3": ("lite3", "EfficientNet-Lite3: no SE, ReLU6, 280px.",
+                           {"dropout": 0.3}),
+    "efficientnet_lite4": ("lite4", "EfficientNet-Lite4: no SE, ReLU6, 300px.",
+                           {"dropout": 0.3}),
+})
+register_variants(efficientnet_v2, {
+    "efficientnetv2_b0": ("b0", "EfficientNetV2-B0: Fused-MBConv, 224px.",
+                          {"dropout": 0.2}),
+    "efficientnetv2_b1": ("b1", "EfficientNetV2-B1: Fused-MBConv, 240px.",
+                          {"dropout": 0.2}),
+    "efficientnetv2_b2": ("b2", "EfficientNetV2-B2: Fused-MBConv, 260px.",
+                          {"dropout": 0.2}),
+    "efficientnetv2_b3": ("b3", "EfficientNetV2-B3: Fused-MBConv, 300px.",
+                          {"dropout": 0.2}),
+    "efficientnetv2_s": ("s", "EfficientNetV2-S: Fused-MBConv, 384px.",
+                         {"dropout": 0.2}),
+    "efficientnetv2_m": ("m", "EfficientNetV2-M: Fused-MBConv, 480px.",
+                         {"dropout": 0.2}),
+    "efficientnetv2_l": ("l", "EfficientNetV2-L: Fused-MBConv, 480px.",
+                         {"dropout": 0.2}),
+})

@@ -34,9 +34,9 @@ import math
 
 import keras
 
-from zoo.backbone import Backbone, standardize_data_format
+from zoo.backbone import Backbone
 from zoo.layers.squeeze_excite import make_divisible
-from zoo.registry import register_family, register_model
+from zoo.registry import register_family, register_variants
 from zoo.vision.blocks import (
     PADDINGS,
     ConvBuilder,
@@ -60,34 +60,27 @@ V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
              (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 
 #: MobileNetV3: (expansion, filters, kernel, stride, se, activation) per
-#: block; kernel 5 becomes 3, se False and "hard_swish" "relu" when
+#: block, the activation "RE" (ReLU) or "HS" (hard-swish) as the paper's
+#: tables write it; kernel 5 becomes 3, se False and HS RE when
 #: minimalistic.
 V3_BLOCKS = {
     "v3_large": (
-        (1, 16, 3, 1, False, "relu"), (4, 24, 3, 2, False, "relu"),
-        (3, 24, 3, 1, False, "relu"), (3, 40, 5, 2, True, "relu"),
-        (3, 40, 5, 1, True, "relu"), (3, 40, 5, 1, True, "relu"),
-        (6, 80, 3, 2, False, "hard_swish"),
-        (2.5, 80, 3, 1, False, "hard_swish"),
-        (2.3, 80, 3, 1, False, "hard_swish"),
-        (2.3, 80, 3, 1, False, "hard_swish"),
-        (6, 112, 3, 1, True, "hard_swish"),
-        (6, 112, 3, 1, True, "hard_swish"),
-        (6, 160, 5, 2, True, "hard_swish"),
-        (6, 160, 5, 1, True, "hard_swish"),
-        (6, 160, 5, 1, True, "hard_swish"),
+        (1, 16, 3, 1, False, "RE"), (4, 24, 3, 2, False, "RE"),
+        (3, 24, 3, 1, False, "RE"), (3, 40, 5, 2, True, "RE"),
+        (3, 40, 5, 1, True, "RE"), (3, 40, 5, 1, True, "RE"),
+        (6, 80, 3, 2, False, "HS"), (2.5, 80, 3, 1, False, "HS"),
+        (2.3, 80, 3, 1, False, "HS"), (2.3, 80, 3, 1, False, "HS"),
+        (6, 112, 3, 1, True, "HS"), (6, 112, 3, 1, True, "HS"),
+        (6, 160, 5, 2, True, "HS"), (6, 160, 5, 1, True, "HS"),
+        (6, 160, 5, 1, True, "HS"),
     ),
     "v3_small": (
-        (1, 16, 3, 2, True, "relu"), (72 / 16, 24, 3, 2, False, "relu"),
-        (88 / 24, 24, 3, 1, False, "relu"),
-        (4, 40, 5, 2, True, "hard_swish"),
-        (6, 40, 5, 1, True, "hard_swish"),
-        (6, 40, 5, 1, True, "hard_swish"),
-        (3, 48, 5, 1, True, "hard_swish"),
-        (3, 48, 5, 1, True, "hard_swish"),
-        (6, 96, 5, 2, True, "hard_swish"),
-        (6, 96, 5, 1, True, "hard_swish"),
-        (6, 96, 5, 1, True, "hard_swish"),
+        (1, 16, 3, 2, True, "RE"), (72 / 16, 24, 3, 2, False, "RE"),
+        (88 / 24, 24, 3, 1, False, "RE"), (4, 40, 5, 2, True, "HS"),
+        (6, 40, 5, 1, True, "HS"), (6, 40, 5, 1, True, "HS"),
+        (3, 48, 5, 1, True, "HS"), (3, 48, 5, 1, True, "HS"),
+        (6, 96, 5, 2, True, "HS"), (6, 96, 5, 1, True, "HS"),
+        (6, 96, 5, 1, True, "HS"),
     ),
 }
 
@@ -138,7 +131,8 @@ class MobileNetBackbone(Backbone):
         **kwargs,
     ):
         owner = type(self).__name__
-        data_format = standardize_data_format(data_format)
+        input_shape, data_format, images = image_input(owner, input_shape,
+                                                       data_format)
         check_choice(owner, "version", version, VERSIONS)
         check_choice(owner, "padding", padding, PADDINGS)
         if not 0 < width_multiplier <= 4:
@@ -151,7 +145,6 @@ class MobileNetBackbone(Backbone):
                 "(version='v3_large' or 'v3_small').")
         b = ConvBuilder(data_format, padding, bn_epsilon, bn_momentum,
                         "relu6" if version == "v2" else "relu", dtype)
-        input_shape, images = image_input(owner, input_shape, data_format)
         blocks = self._blocks(version, width_multiplier, minimalistic)
         if version == "v2":
             x = b.conv_bn_act(images, make_divisible(32 * width_multiplier),
@@ -225,6 +218,7 @@ class MobileNetBackbone(Backbone):
                     for repeat in range(repeats)]
         blocks = []
         for expand, filters, kernel, stride, se, act in V3_BLOCKS[version]:
+            act = {"RE": "relu", "HS": "hard_swish"}[act]
             if minimalistic:
                 kernel, se, act = 3, False, "relu"
             blocks.append((expand, make_divisible(filters * width), kernel,
@@ -245,7 +239,8 @@ class MobileNetBackbone(Backbone):
             prefix = f"expanded_conv_{index}_" if index else "expanded_conv_"
             suffix = {"expand": "expand", "expand_bn": "expand_bn",
                       "expand_act": "expand_activation", "dw": "depthwise",
-                      "dw_bn": "depthwise_bn", "dw_act": "depthwise_activation",
+                      "dw_bn": "depthwise_bn",
+                      "dw_act": "depthwise_activation",
                       "se": "squeeze_excite", "project": "project",
                       "project_bn": "project_bn", "prefix": ""}
         return {key: prefix + value for key, value in suffix.items()}
@@ -264,8 +259,10 @@ def mobilenet_v2(width, **kwargs):
         "name": f"mobilenetv2_{round(width * 100):03d}", **kwargs})
 
 
-def mobilenet_v3(size, width=1.0, minimalistic=False, **kwargs):
-    """A MobileNetV3 (`size` "large" or "small") backbone."""
+def mobilenet_v3(variant, **kwargs):
+    """A MobileNetV3 backbone; `variant` is `(size, width, minimalistic)`
+    with `size` "large" or "small"."""
+    size, width, minimalistic = variant
     name = f"mobilenetv3_{size}_{'minimal_' if minimalistic else ''}"
     return MobileNetBackbone(**{
         "version": f"v3_{size}", "width_multiplier": width,
@@ -273,79 +270,40 @@ def mobilenet_v3(size, width=1.0, minimalistic=False, **kwargs):
         "name": f"{name}{round(width * 100):03d}", **kwargs})
 
 
-@register_model
-def mobilenetv2_035(**kwargs):
-    """MobileNetV2, width 0.35."""
-    return mobilenet_v2(0.35, **kwargs)
-
-
-@register_model
-def mobilenetv2_050(**kwargs):
-    """MobileNetV2, width 0.5."""
-    return mobilenet_v2(0.5, **kwargs)
-
-
-@register_model
-def mobilenetv2_075(**kwargs):
-    """MobileNetV2, width 0.75."""
-    return mobilenet_v2(0.75, **kwargs)
-
-
-@register_model
-def mobilenetv2_100(**kwargs):
-    """MobileNetV2, width 1.0: 3.5M parameters."""
-    return mobilenet_v2(1.0, **kwargs)
-
-
-@register_model
-def mobilenetv2_130(**kwargs):
-    """MobileNetV2, width 1.3."""
-    return mobilenet_v2(1.3, **kwargs)
-
-
-@register_model
-def mobilenetv2_140(**kwargs):
-    """MobileNetV2, width 1.4."""
-    return mobilenet_v2(1.4, **kwargs)
-
-
-@register_model(head={"dropout": 0.2, "head_hidden_size": 1280,
-                      "head_hidden_activation": "hard_swish"})
-def mobilenetv3_large_100(**kwargs):
-    """MobileNetV3-Large, width 1.0: 5.5M parameters."""
-    return mobilenet_v3("large", **kwargs)
-
-
-@register_model(head={"dropout": 0.2, "head_hidden_size": 1280,
-                      "head_hidden_activation": "hard_swish"})
-def mobilenetv3_large_075(**kwargs):
-    """MobileNetV3-Large, width 0.75."""
-    return mobilenet_v3("large", 0.75, **kwargs)
-
-
-@register_model(head={"dropout": 0.2, "head_hidden_size": 1280,
-                      "head_hidden_activation": "relu"})
-def mobilenetv3_large_minimal_100(**kwargs):
-    """MobileNetV3-Large minimalistic (no SE, ReLU, 3x3), width 1.0."""
-    return mobilenet_v3("large", minimalistic=True, **kwargs)
-
-
-@register_model(head={"dropout": 0.2, "head_hidden_size": 1024,
-                      "head_hidden_activation": "hard_swish"})
-def mobilenetv3_small_100(**kwargs):
-    """MobileNetV3-Small, width 1.0: 2.5M parameters."""
-    return mobilenet_v3("small", **kwargs)
-
-
-@register_model(head={"dropout": 0.2, "head_hidden_size": 1024,
-                      "head_hidden_activation": "hard_swish"})
-def mobilenetv3_small_075(**kwargs):
-    """MobileNetV3-Small, width 0.75."""
-    return mobilenet_v3("small", 0.75, **kwargs)
-
-
-@register_model(head={"dropout": 0.2, "head_hidden_size": 1024,
-                      "head_hidden_activation": "relu"})
-def mobilenetv3_small_minimal_100(**kwargs):
-    """MobileNetV3-Small minimalistic (no SE, ReLU, 3x3), width 1.0."""
-    return mobilenet_v3("small", minimalistic=True, **kwargs)
+# {name: (variant, description, default head)}.
+register_variants(mobilenet_v2, {
+    "mobilenetv2_035": (0.35, "MobileNetV2, width 0.35.", {}),
+    "mobilenetv2_050": (0.5, "MobileNetV2, width 0.5.", {}),
+    "mobilenetv2_075": (0.75, "MobileNetV2, width 0.75.", {}),
+    "mobilenetv2_100": (1.0, "MobileNetV2, width 1.0: 3.5M parameters.", {}),
+    "mobilenetv2_130": (1.3, "MobileNetV2, width 1.3.", {}),
+    "mobilenetv2_140": (1.4, "MobileNetV2, width 1.4.", {}),
+})
+register_variants(mobilenet_v3, {
+    "mobilenetv3_large_100": (
+        ("large", 1.0, False), "MobileNetV3-Large, width 1.0: 5.5M.",
+        {"dropout": 0.2, "head_hidden_size": 1280,
+         "head_hidden_activation": "hard_swish"}),
+    "mobilenetv3_large_075": (
+        ("large", 0.75, False), "MobileNetV3-Large, width 0.75.",
+        {"dropout": 0.2, "head_hidden_size": 1280,
+         "head_hidden_activation": "hard_swish"}),
+    "mobilenetv3_large_minimal_100": (
+        ("large", 1.0, True), "MobileNetV3-Large minimalistic (no SE, ReLU, "
+        "3x3), width 1.0.",
+        {"dropout": 0.2, "head_hidden_size": 1280,
+         "head_hidden_activation": "relu"}),
+    "mobilenetv3_small_100": (
+        ("small", 1.0, False), "MobileNetV3-Small, width 1.0: 2.5M.",
+        {"dropout": 0.2, "head_hidden_size": 1024,
+         "head_hidden_activation": "hard_swish"}),
+    "mobilenetv3_small_075": (
+        ("small", 0.75, False), "MobileNetV3-Small, width 0.75.",
+        {"dropout": 0.2, "head_hidden_size": 1024,
+         "head_hidden_activation": "hard_swish"}),
+    "mobilenetv3_small_minimal_100": (
+        ("small", 1.0, True), "MobileNetV3-Small minimalistic (no SE, ReLU, "
+        "3x3), width 1.0.",
+        {"dropout": 0.2, "head_hidden_size": 1024,
+         "head_hidden_activation": "relu"}),
+})

@@ -32,11 +32,11 @@ C2..C5 and blocks from 1.
 import keras
 from keras import layers
 
-from zoo.backbone import Backbone, standardize_data_format
+from zoo.backbone import Backbone
 from zoo.layers import DropPath, SqueezeExcite
 from zoo.layers.squeeze_excite import make_divisible
-from zoo.registry import register_family, register_model
-from zoo.vision.blocks import ConvBuilder, check_choice
+from zoo.registry import register_family, register_variants
+from zoo.vision.blocks import ConvBuilder, check_choice, image_input
 
 FAMILY = register_family(
     "resnet", modality="vision", task="image_classifier", num_classes=1000,
@@ -67,7 +67,7 @@ class _Builder(ConvBuilder):
         return self.act(x, name)
 
 
-def _stem(b, x, stem_type, stem_width):
+def _stem(b, x, stem_type, stem_width, replace_stem_pool=False):
     if stem_type == "basic":
         x = b.conv(x, stem_width, 7, 2, "stem_conv1")
         x = b.relu(b.bn(x, "stem_bn1"), "stem_relu1")
@@ -76,6 +76,10 @@ def _stem(b, x, stem_type, stem_width):
         for i, width in enumerate(widths, start=1):
             x = b.conv(x, width, 3, 2 if i == 1 else 1, f"stem_conv{i}")
             x = b.relu(b.bn(x, f"stem_bn{i}"), f"stem_relu{i}")
+    if replace_stem_pool:
+        # ResNet-RS: a strided 3x3 convolution in place of the max pool.
+        x = b.conv(x, b.channels(x), 3, 2, "stem_pool_conv")
+        return b.relu(b.bn(x, "stem_pool_bn"), "stem_pool_relu")
     # Zero padding is exact for max pooling here: the input is post-ReLU.
     x = layers.ZeroPadding2D(
         1, data_format=b.data_format, dtype=b.dtype, name="stem_pool_pad"
@@ -89,11 +93,13 @@ def _shortcut(b, x, out_channels, stride, avg_down, name):
     if stride == 1 and b.channels(x) == out_channels:
         return x
     conv_stride = stride
-    if avg_down and stride > 1:
+    if (avg_down and stride > 1) or avg_down == "all":
         # "same" average pooling excludes the padding from the mean, like
         # torch's AvgPool2d(ceil_mode=True, count_include_pad=False).
+        # avg_down="all" also pools (2x2, stride 1) before the first
+        # stage's projection, as the Model Garden's `resnetd_shortcut` does.
         x = layers.AveragePooling2D(
-            stride,
+            2,
             strides=stride,
             padding="same",
             data_format=b.data_format,
@@ -160,7 +166,12 @@ class ResNetBackbone(Backbone):
             `"v1.5"` (stride in the 3x3, torchvision/timm/Model Garden).
         stem_type: `"basic"` (7x7) or `"deep"` (three 3x3, ResNet-D).
         stem_width: int, channels of the stem (deep stems end at twice this).
-        avg_down: bool, average-pool before strided 1x1 shortcuts (ResNet-D).
+        avg_down: bool, average-pool before strided 1x1 shortcuts (ResNet-D);
+            `"all"`: before every projection shortcut, the stride-1 one of
+            the first stage too (the Model Garden's `resnetd_shortcut`).
+        replace_stem_pool: bool, a strided 3x3 convolution (with batch norm
+            and activation) instead of the stem's max pool (ResNet-RS, the
+            Model Garden's `replace_stem_max_pool`).
         se_ratio: float, squeeze-excitation width relative to each block's
             output channels; 0 disables it.
         drop_path_rate: float, stochastic depth rate of the last block.
@@ -200,6 +211,7 @@ class ResNetBackbone(Backbone):
         stem_type="basic",
         stem_width=64,
         avg_down=False,
+        replace_stem_pool=False,
         se_ratio=0.0,
         drop_path_rate=0.0,
         zero_init_residual=False,
@@ -218,6 +230,7 @@ class ResNetBackbone(Backbone):
         check_choice(owner, "block_variant", block_variant, BLOCK_VARIANTS)
         check_choice(owner, "stem_type", stem_type, STEM_TYPES)
         check_choice(owner, "activation", activation, ACTIVATIONS)
+        check_choice(owner, "avg_down", avg_down, (False, True, "all"))
         if len(stage_blocks) != len(stage_filters):
             raise ValueError(
                 "ResNetBackbone: stage_blocks and stage_filters must have the "
@@ -229,25 +242,14 @@ class ResNetBackbone(Backbone):
                 f"ResNetBackbone: drop_path_rate={drop_path_rate} must be in "
                 "[0, 1)."
             )
-        input_shape = tuple(input_shape)
-        if len(input_shape) != 3:
-            raise ValueError(
-                "ResNetBackbone: input_shape must be (height, width, channels),"
-                f" got {input_shape}."
-            )
-        data_format = standardize_data_format(data_format)
-        if data_format == "channels_first":
-            model_shape = (input_shape[2], input_shape[0], input_shape[1])
-        else:
-            model_shape = input_shape
-
+        input_shape, data_format, images = image_input(owner, input_shape,
+                                                       data_format)
         b = _Builder(data_format, bn_epsilon, bn_momentum, dtype,
                      activation=activation, bn_trainable=bn_trainable)
         block_fn = basic_block if block_type == "basic" else bottleneck_block
         total_blocks = sum(stage_blocks)
 
-        images = keras.Input(shape=model_shape, name="images")
-        x = _stem(b, images, stem_type, stem_width)
+        x = _stem(b, images, stem_type, stem_width, replace_stem_pool)
         pyramid, feature_info = {}, []
         block_index, stride = 0, 4
         for stage_index, (blocks, filters) in enumerate(
@@ -279,15 +281,10 @@ class ResNetBackbone(Backbone):
                  "stride": stride}
             )
 
-        self._init_backbone(
-            inputs=images,
-            outputs=x,
-            pyramid_outputs=pyramid,
-            feature_info=feature_info,
-            features_only=features_only,
-            dtype=dtype,
-            **kwargs,
-        )
+        self._init_backbone(inputs=images, outputs=x, pyramid_outputs=pyramid,
+                            feature_info=feature_info,
+                            features_only=features_only, dtype=dtype,
+                            **kwargs)
         self._set_arguments(
             stage_blocks=stage_blocks,
             block_type=block_type,
@@ -296,6 +293,7 @@ class ResNetBackbone(Backbone):
             stem_type=stem_type,
             stem_width=stem_width,
             avg_down=avg_down,
+            replace_stem_pool=bool(replace_stem_pool),
             se_ratio=se_ratio,
             drop_path_rate=drop_path_rate,
             zero_init_residual=zero_init_residual,
@@ -310,7 +308,7 @@ class ResNetBackbone(Backbone):
 
 # --- Registered variants --------------------------------------------------
 #
-# Each builder returns a `ResNetBackbone`; `zoo.create_model` puts it under
+# Each variant is a `ResNetBackbone`; `zoo.create_model` puts it under
 # an `ImageClassifier` (1000 classes unless told otherwise), or returns it
 # with `task=None` / `features_only=True`.
 
@@ -320,16 +318,20 @@ DEPTHS = {
     50: ("bottleneck", (3, 4, 6, 3)),
     101: ("bottleneck", (3, 4, 23, 3)),
     152: ("bottleneck", (3, 8, 36, 3)),
+    # ResNet-RS's deeper ones (Bello et al. 2021; the Model Garden's
+    # RESNET_SPECS and timm's resnetrs200..420).
+    200: ("bottleneck", (3, 24, 36, 3)),
+    270: ("bottleneck", (4, 29, 53, 4)),
+    350: ("bottleneck", (4, 36, 72, 4)),
+    420: ("bottleneck", (4, 44, 87, 4)),
 }
-
-RESNET_D = {"stem_type": "deep", "stem_width": 32, "avg_down": True}
 
 
 def resnet_backbone(depth, **kwargs):
     """A `ResNetBackbone` of a depth in `DEPTHS`.
 
     Args:
-        depth: int, one of 18, 34, 50, 101, 152.
+        depth: int, a key of `DEPTHS` (18 to 420).
         **kwargs: any `ResNetBackbone` argument (`block_variant`,
             `drop_path_rate`, `se_ratio`, `input_shape`, ...).
     """
@@ -341,61 +343,52 @@ def resnet_backbone(depth, **kwargs):
                           **kwargs)
 
 
-@register_model
-def resnet18(**kwargs):
-    """ResNet-18: basic blocks [2, 2, 2, 2], 11.7M parameters."""
-    return resnet_backbone(18, **kwargs)
+#: Named option sets of the registered variants: ResNet-D (deep stem and
+#: average-pool shortcuts), SE-ResNet (1/16 squeeze-excitation) and
+#: ResNet-RS (ResNet-D, a strided convolution for the stem's max pool,
+#: squeeze-excitation 1/4 of the bottleneck width; timm's resnetrs*).
+OPTIONS = {"": {}, "d": {"stem_type": "deep", "stem_width": 32,
+                         "avg_down": True},
+           "se": {"se_ratio": 1 / 16},
+           "rs": {"stem_type": "deep", "stem_width": 32, "avg_down": True,
+                  "replace_stem_pool": True, "se_ratio": 0.25}}
 
 
-@register_model
-def resnet34(**kwargs):
-    """ResNet-34: basic blocks [3, 4, 6, 3], 21.8M parameters."""
-    return resnet_backbone(34, **kwargs)
+def resnet_variant(variant, **kwargs):
+    """A `ResNetBackbone` of `variant`: `(depth, key of OPTIONS)`, the
+    options overridden by `kwargs`."""
+    depth, options = variant
+    return resnet_backbone(depth, **{**OPTIONS[options], **kwargs})
 
 
-@register_model
-def resnet50(**kwargs):
-    """ResNet-50: bottleneck blocks [3, 4, 6, 3], 25.6M parameters."""
-    return resnet_backbone(50, **kwargs)
-
-
-@register_model
-def resnet101(**kwargs):
-    """ResNet-101: bottleneck blocks [3, 4, 23, 3], 44.5M parameters."""
-    return resnet_backbone(101, **kwargs)
-
-
-@register_model
-def resnet152(**kwargs):
-    """ResNet-152: bottleneck blocks [3, 8, 36, 3], 60.2M parameters."""
-    return resnet_backbone(152, **kwargs)
-
-
-@register_model
-def resnet18d(**kwargs):
-    """ResNet-18-D: deep stem and average-pool shortcuts."""
-    return resnet_backbone(18, **{**RESNET_D, **kwargs})
-
-
-@register_model
-def resnet34d(**kwargs):
-    """ResNet-34-D: deep stem and average-pool shortcuts."""
-    return resnet_backbone(34, **{**RESNET_D, **kwargs})
-
-
-@register_model
-def resnet50d(**kwargs):
-    """ResNet-50-D: deep stem and average-pool shortcuts."""
-    return resnet_backbone(50, **{**RESNET_D, **kwargs})
-
-
-@register_model
-def resnet101d(**kwargs):
-    """ResNet-101-D: deep stem and average-pool shortcuts."""
-    return resnet_backbone(101, **{**RESNET_D, **kwargs})
-
-
-@register_model
-def seresnet50(**kwargs):
-    """SE-ResNet-50: squeeze-excitation (1/16) in every bottleneck."""
-    return resnet_backbone(50, **{"se_ratio": 1 / 16, **kwargs})
+# {name: ((depth, options), description, default head)}.
+register_variants(resnet_variant, {
+    "resnet18": ((18, ""), "ResNet-18: basic blocks [2, 2, 2, 2], 11.7M.", {}),
+    "resnet34": ((34, ""), "ResNet-34: basic blocks [3, 4, 6, 3], 21.8M.", {}),
+    "resnet50": ((50, ""), "ResNet-50: bottlenecks [3, 4, 6, 3], 25.6M.", {}),
+    "resnet101": ((101, ""), "ResNet-101: bottlenecks [3, 4, 23, 3], 44.5M.",
+                  {}),
+    "resnet152": ((152, ""), "ResNet-152: bottlenecks [3, 8, 36, 3], 60.2M.",
+                  {}),
+    "resnet18d": ((18, "d"), "ResNet-18-D: deep stem, average-pool "
+                  "shortcuts.", {}),
+    "resnet34d": ((34, "d"), "ResNet-34-D: deep stem, average-pool "
+                  "shortcuts.", {}),
+    "resnet50d": ((50, "d"), "ResNet-50-D: deep stem, average-pool "
+                  "shortcuts.", {}),
+    "resnet101d": ((101, "d"), "ResNet-101-D: deep stem, average-pool "
+                   "shortcuts.", {}),
+    "seresnet50": ((50, "se"), "SE-ResNet-50: squeeze-excitation (1/16) in "
+                   "every bottleneck.", {}),
+})
+# ResNet-RS: the classifier dropout 0.25 (the Model Garden's
+# resnet_rs_imagenet and timm's resnetrs configs).
+register_variants(resnet_variant, {
+    "resnetrs50": ((50, "rs"), "ResNet-RS-50.", {"dropout": 0.25}),
+    "resnetrs101": ((101, "rs"), "ResNet-RS-101.", {"dropout": 0.25}),
+    "resnetrs152": ((152, "rs"), "ResNet-RS-152.", {"dropout": 0.25}),
+    "resnetrs200": ((200, "rs"), "ResNet-RS-200.", {"dropout": 0.25}),
+    "resnetrs270": ((270, "rs"), "ResNet-RS-270.", {"dropout": 0.25}),
+    "resnetrs350": ((350, "rs"), "ResNet-RS-350.", {"dropout": 0.25}),
+    "resnetrs420": ((420, "rs"), "ResNet-RS-420.", {"dropout": 0.25}),
+})
