@@ -1,5 +1,7 @@
 """Base class of every backbone: a functional model with named feature levels."""
 
+import inspect
+
 import keras
 
 
@@ -24,7 +26,8 @@ class Backbone(keras.Model):
       the final feature map.
 
     Subclasses record their constructor arguments with
-    `self._set_arguments(...)` after `_init_backbone`; `get_config()`
+    `self._record_arguments(locals())` (or `self._set_arguments(...)`) after
+    `_init_backbone`; `get_config()`
     returns them (with the `keras.Model` ones) and `from_config()` calls the
     constructor with them.
     """
@@ -52,6 +55,15 @@ class Backbone(keras.Model):
         self.pyramid_outputs = dict(pyramid_outputs)
         self.feature_info = [dict(info) for info in feature_info]
         self.features_only = bool(features_only)
+
+    def _record_arguments(self, namespace):
+        """Records every constructor argument for `get_config`, taken from
+        `namespace` (the constructor's `locals()` once its arguments are
+        normalised) by the names of its signature."""
+        skip = {"self", "kwargs", "features_only", "dtype"}
+        names = [n for n in inspect.signature(type(self).__init__).parameters
+                 if n not in skip]
+        self._set_arguments(**{n: namespace[n] for n in names})
 
     def _set_arguments(self, **arguments):
         """Stores constructor arguments as attributes, for `get_config`.

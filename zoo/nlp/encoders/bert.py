@@ -125,20 +125,7 @@ class BertEncoder(TextEncoder):
                             hidden_size=hidden_size, initializer=init,
                             features_only=features_only, dtype=dtype,
                             **kwargs)
-        self._set_arguments(
-            vocabulary_size=int(vocabulary_size),
-            hidden_size=int(hidden_size),
-            num_layers=int(num_layers),
-            num_heads=int(num_heads),
-            intermediate_size=int(intermediate_size),
-            activation=activation,
-            dropout=float(dropout),
-            attention_dropout=float(attention_dropout),
-            max_sequence_length=int(max_sequence_length),
-            type_vocabulary_size=int(type_vocabulary_size),
-            norm_epsilon=float(norm_epsilon),
-            initializer_range=float(initializer_range),
-        )
+        self._record_arguments(locals())
 
 
 # --- Registered variants --------------------------------------------------

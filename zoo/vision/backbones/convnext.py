@@ -135,12 +135,7 @@ class ConvNeXtBackbone(Backbone):
                             feature_info=feature_info,
                             features_only=features_only, dtype=dtype,
                             **kwargs)
-        self._set_arguments(
-            depths=[int(d) for d in depths], widths=[int(w) for w in widths],
-            layer_scale_init=float(layer_scale_init or 0.0),
-            drop_path_rate=float(drop_path_rate),
-            norm_epsilon=float(norm_epsilon), input_shape=input_shape,
-            data_format=data_format)
+        self._record_arguments(locals())
 
 
 # --- Registered variants --------------------------------------------------

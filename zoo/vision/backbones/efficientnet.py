@@ -253,16 +253,7 @@ class EfficientNetBackbone(Backbone):
                             feature_info=feature_info,
                             features_only=features_only, dtype=dtype,
                             **kwargs)
-        self._set_arguments(
-            stages=[list(s) for s in stages],
-            width_coefficient=float(width_coefficient),
-            depth_coefficient=float(depth_coefficient),
-            stem_filters=int(stem_filters), head_filters=int(head_filters),
-            fix_stem_head=bool(fix_stem_head), round_limit=float(round_limit),
-            activation=activation, use_se=bool(use_se), padding=padding,
-            naming=naming, drop_path_rate=float(drop_path_rate),
-            bn_epsilon=float(bn_epsilon), bn_momentum=float(bn_momentum),
-            input_shape=input_shape, data_format=data_format)
+        self._record_arguments(locals())
 
 
 # --- Registered variants --------------------------------------------------

@@ -191,12 +191,7 @@ class MobileNetBackbone(Backbone):
                             features_only=features_only, dtype=dtype,
                             **kwargs)
         self.input_conv_layer = "Conv1" if version == "v2" else "conv"
-        self._set_arguments(
-            version=version, width_multiplier=float(width_multiplier),
-            minimalistic=bool(minimalistic), padding=padding,
-            drop_path_rate=float(drop_path_rate),
-            bn_epsilon=float(bn_epsilon), bn_momentum=float(bn_momentum),
-            input_shape=input_shape, data_format=data_format)
+        self._record_arguments(locals())
 
     @property
     def head_hidden_size(self):

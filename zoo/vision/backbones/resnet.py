@@ -285,25 +285,7 @@ class ResNetBackbone(Backbone):
                             feature_info=feature_info,
                             features_only=features_only, dtype=dtype,
                             **kwargs)
-        self._set_arguments(
-            stage_blocks=stage_blocks,
-            block_type=block_type,
-            stage_filters=stage_filters,
-            block_variant=block_variant,
-            stem_type=stem_type,
-            stem_width=stem_width,
-            avg_down=avg_down,
-            replace_stem_pool=bool(replace_stem_pool),
-            se_ratio=se_ratio,
-            drop_path_rate=drop_path_rate,
-            zero_init_residual=zero_init_residual,
-            bn_epsilon=bn_epsilon,
-            bn_momentum=bn_momentum,
-            bn_trainable=bool(bn_trainable),
-            activation=activation,
-            input_shape=input_shape,
-            data_format=data_format,
-        )
+        self._record_arguments(locals())
 
 
 # --- Registered variants --------------------------------------------------
