@@ -66,7 +66,7 @@ UNSUPPORTED = [
      "zoo does not run yet"),
     (f"{VISION}/image_classification/imagenet_vitb16_i224_gpu.yaml",
      "image_classification",
-     "backbone 'vit' is not built by zoo yet; available: mobilenet, resnet"),
+     "backbone 'vit' is not built by zoo yet; available: efficientnet, mobilenet, resnet"),
     (f"{VISION}/retinanet/resnet50fpn_coco_tpu4x4_benchmark.yaml",
      "retinanet_resnetfpn_coco",
      "experiment 'retinanet_resnetfpn_coco' is a Model Garden experiment "

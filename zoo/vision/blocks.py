@@ -182,8 +182,8 @@ def inverted_residual(b, x, filters_out, *, kernel_size, strides,
 
 
 def fused_inverted_residual(b, x, filters_out, *, kernel_size, strides,
-                            expand_ratio, se_inner=0, activation=None,
-                            drop_rate=0.0, names):
+                            expand_ratio, se_inner=0, se_activation=None,
+                            activation=None, drop_rate=0.0, names):
     """Fused-MBConv (EfficientNetV2): a full `kernel_size` convolution in
     place of expansion + depthwise, then SE and a 1x1 projection; with
     `expand_ratio=1` the one convolution projects (and is activated)."""
@@ -194,7 +194,8 @@ def fused_inverted_residual(b, x, filters_out, *, kernel_size, strides,
                           names["expand"], names["expand_bn"],
                           names["expand_act"], activation)
     if se_inner:
-        x = b.squeeze_excite(x, se_inner, names["se"], activation)
+        x = b.squeeze_excite(x, se_inner, names["se"],
+                             se_activation or activation)
     if expand_ratio != 1:
         x = b.conv_bn_act(x, filters_out, 1, 1, names["project"],
                           names["project_bn"], None, activation=False)
@@ -229,7 +230,15 @@ def image_input(owner, input_shape, data_format):
     return input_shape, data_format, keras.Input(shape=shape, name="images")
 
 
-def drop_rates(drop_path_rate, total):
-    """Stochastic-depth rates rising linearly from 0 over `total` blocks
-    (as `rate * index / total`, keras.applications' EfficientNet rule)."""
+#: How stochastic depth is spread over the blocks (`drop_rates`).
+DROP_PATH_SCHEDULES = ("linear", "constant")
+
+
+def drop_rates(drop_path_rate, total, schedule="linear"):
+    """Stochastic-depth rates of `total` blocks: rising linearly from 0 (as
+    `rate * index / total`, keras.applications' EfficientNet rule), or the
+    same rate in every block (`"constant"`, the Model Garden's
+    EfficientNet)."""
+    if schedule == "constant":
+        return [drop_path_rate] * total
     return [drop_path_rate * i / max(total, 1) for i in range(total)]

@@ -44,6 +44,7 @@ from zoo.layers.squeeze_excite import make_divisible
 from zoo.registry import register_family, register_variants
 from zoo.vision.blocks import (
     ACTIVATIONS,
+    DROP_PATH_SCHEDULES,
     PADDINGS,
     ConvBuilder,
     check_choice,
@@ -124,10 +125,16 @@ class EfficientNetBackbone(Backbone):
             of the scaled width (0.9; EfficientNetV2: 0).
         activation: one of `ACTIVATIONS` (`"swish"`; Lite: `"relu6"`).
         use_se: bool, build the squeeze-excitation the table asks for.
+        se_ratio: float or None, the squeeze-excitation ratio of every
+            block in place of the table's (0: none; the Model Garden's
+            `se_ratio`).
+        se_activation: the squeeze-excitation's inner activation (default:
+            `activation`; the Model Garden's EfficientNet uses `"relu"`).
         padding: `"same"` (TensorFlow's) or `"symmetric"` (PyTorch's).
         naming: `"v1"` or `"v2"`, keras.applications' layer names.
         drop_path_rate: float, stochastic depth at the last block, rising
-            linearly from 0.
+            linearly from 0 (`drop_path_schedule="linear"`), or in every
+            block (`"constant"`, the Model Garden's).
         bn_epsilon, bn_momentum: of every batch norm.
         input_shape: `(height, width, channels)`; None dims are dynamic.
         data_format: `"channels_last"` or `"channels_first"` (default: Keras'
@@ -157,9 +164,12 @@ class EfficientNetBackbone(Backbone):
         round_limit=0.9,
         activation="swish",
         use_se=True,
+        se_ratio=None,
+        se_activation=None,
         padding="same",
         naming="v1",
         drop_path_rate=0.0,
+        drop_path_schedule="linear",
         bn_epsilon=1e-3,
         bn_momentum=0.99,
         input_shape=(None, None, 3),
@@ -174,6 +184,13 @@ class EfficientNetBackbone(Backbone):
         check_choice(owner, "activation", activation, ACTIVATIONS)
         check_choice(owner, "padding", padding, PADDINGS)
         check_choice(owner, "naming", naming, ("v1", "v2"))
+        check_choice(owner, "drop_path_schedule", drop_path_schedule,
+                     DROP_PATH_SCHEDULES)
+        if se_activation is not None:
+            check_choice(owner, "se_activation", se_activation, ACTIVATIONS)
+        if se_ratio is not None and not 0 <= se_ratio <= 1:
+            raise ValueError(
+                f"{owner}: se_ratio={se_ratio} must be in [0, 1].")
         stages = [list(stage) for stage in stages]
         for stage in stages:
             if len(stage) != 8 or stage[0] not in BLOCK_TYPES:
@@ -206,10 +223,11 @@ class EfficientNetBackbone(Backbone):
 
         plan = [(i, j) for i, stage in enumerate(stages)
                 for j in range(repeats(i, stage[2]))]
-        rates = drop_rates(drop_path_rate, len(plan))
+        rates = drop_rates(drop_path_rate, len(plan), drop_path_schedule)
         pyramid, feature_info, stride = {}, [], 2
         for index, (i, j) in enumerate(plan):
             block, kernel, _, _, filters_out, expand, strides, se = stages[i]
+            se = se if se_ratio is None else se_ratio
             strides = strides if j == 0 else 1
             if strides > 1 and stride >= 4:
                 level = int(math.log2(stride))
@@ -232,12 +250,14 @@ class EfficientNetBackbone(Backbone):
                 x = fused_inverted_residual(
                     b, x, channels(filters_out), kernel_size=kernel,
                     strides=strides, expand_ratio=expand, se_inner=se_inner,
-                    drop_rate=rates[index], names=names)
+                    se_activation=se_activation, drop_rate=rates[index],
+                    names=names)
             else:
                 x = inverted_residual(
                     b, x, channels(filters_out), kernel_size=kernel,
                     strides=strides, expand_ratio=expand, se_inner=se_inner,
-                    drop_rate=rates[index], names=names)
+                    se_activation=se_activation, drop_rate=rates[index],
+                    names=names)
         pyramid["C5"] = x
         feature_info.append({"name": "C5", "channels": b.channels(x),
                              "stride": stride})
