@@ -327,3 +327,4 @@ def write_torch_file(tensors, path, legacy=True):
             for i, array in enumerate(tensors.values()):
                 archive.writestr(f"archive/data/{i}",
                                  np.ascontiguousarray(array).tobytes())
+

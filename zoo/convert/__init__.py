@@ -5,8 +5,9 @@ zoo/convert/
   __init__.py                 the interface, the registry, load_weights_file
   state_dict.py               file readers (safetensors, .npz, Keras 2 HDF5)
   keras_applications/         source package: its loader + one module a family
-    resnet.py
-  timm/resnet.py              (torchvision shares timm's names)
+    resnet.py, efficientnet.py, mobilenet.py, convnext.py
+  timm/                       resnet.py (torchvision shares timm's names),
+    efficientnet.py, mobilenet.py, convnext.py
   keras_hub/resnet.py, bert.py, albert.py
   huggingface/bert.py, albert.py
   efficientnet_pytorch/efficientnet.py

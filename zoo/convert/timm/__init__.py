@@ -1,10 +1,14 @@
 """timm and torchvision state dicts (`.safetensors`, `.npz`) -> zoo models.
 
-One module per family (`resnet.py`, ...); `load` reads the file and hands
-it to the converter of the model's family.
+One module per family (`resnet.py`, `efficientnet.py`, `mobilenet.py`,
+`convnext.py`); `load` reads the file and hands it to the converter of the
+model's family. `map_tensor` is what they share: torch's layouts and batch
+norm names into Keras'.
 """
 
 import re
+
+import numpy as np
 
 from zoo.convert import (
     assign_converted,
@@ -63,3 +67,46 @@ def preprocessing(pretrained_cfg):
         "mean": list(pretrained_cfg.get("mean", (0.485, 0.456, 0.406))),
         "std": list(pretrained_cfg.get("std", (0.229, 0.224, 0.225))),
     }
+
+
+#: torch batch-norm (and layer-norm) parameter names -> Keras weight names.
+BN_NAMES = {
+    "weight": "gamma",
+    "bias": "beta",
+    "running_mean": "moving_mean",
+    "running_var": "moving_variance",
+}
+
+
+def conv_kernel(weight):
+    """torch `[out, in, kh, kw]` -> Keras `[kh, kw, in, out]`."""
+    return np.transpose(weight, (2, 3, 1, 0))
+
+
+def map_tensor(state, zoo_name, kind, param, array):
+    """Stores one torch tensor under its zoo name, in Keras' layout.
+
+    Args:
+        state: the `{zoo path: array}` being filled.
+        zoo_name: the zoo layer's name (`stage2_block1_conv1`).
+        kind: `"conv"` (`[out, in, kh, kw]` kernels), `"depthwise"`
+            (`[channels, 1, kh, kw]`), `"dense"` (`[out, in]`), `"bn"`
+            (batch or layer norm) or `"pointwise"` (a torch Linear whose
+            zoo layer is a 1x1 convolution).
+        param: the torch parameter name (`weight`, `bias`, `running_mean`,
+            ...).
+        array: the tensor.
+    """
+    array = np.asarray(array, dtype=np.float32)
+    if kind == "bn":
+        state[f"{zoo_name}/{BN_NAMES[param]}"] = array
+    elif param != "weight":
+        state[f"{zoo_name}/bias"] = array
+    elif kind == "dense":
+        state[f"{zoo_name}/kernel"] = array.T
+    elif kind == "pointwise":
+        state[f"{zoo_name}/kernel"] = array.T[None, None]
+    elif kind == "depthwise":
+        state[f"{zoo_name}/kernel"] = np.transpose(array, (2, 3, 0, 1))
+    else:
+        state[f"{zoo_name}/kernel"] = conv_kernel(array)

@@ -19,22 +19,9 @@ Batch norm: `weight`, `bias`, `running_mean`, `running_var` -> `gamma`,
 Convolution kernels go from `[out, in, kh, kw]` to `[kh, kw, in, out]`.
 """
 
-import numpy as np
-
 from zoo.convert import Converter, register_converter
+from zoo.convert.timm import map_tensor
 from zoo.errors import WeightsError
-
-BN_NAMES = {
-    "weight": "gamma",
-    "bias": "beta",
-    "running_mean": "moving_mean",
-    "running_var": "moving_variance",
-}
-
-
-def conv_kernel(weight):
-    """torch `[out, in, kh, kw]` -> Keras `[kh, kw, in, out]`."""
-    return np.transpose(weight, (2, 3, 1, 0))
 
 
 def _stem_names(backbone):
@@ -74,20 +61,6 @@ def _module_map(backbone):
             modules[f"{torch_prefix}.se.fc2"] = (f"{zoo_prefix}_se/expand",
                                                  "conv")
     return modules
-
-
-def map_tensor(state, zoo_name, kind, param, array):
-    """Stores one torch tensor under its zoo name (kernels transposed)."""
-    array = np.asarray(array, dtype=np.float32)
-    if kind == "dense":
-        key = "kernel" if param == "weight" else "bias"
-        state[f"{zoo_name}/{key}"] = array.T if key == "kernel" else array
-    elif kind == "bn":
-        state[f"{zoo_name}/{BN_NAMES[param]}"] = array
-    elif param == "weight":
-        state[f"{zoo_name}/kernel"] = conv_kernel(array)
-    else:
-        state[f"{zoo_name}/bias"] = array
 
 
 @register_converter

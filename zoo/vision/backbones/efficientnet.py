@@ -106,6 +106,21 @@ STAGES_V2 = {
 }
 
 
+def block_names(stage, repeat, naming="v1"):
+    """keras.applications' layer names of a block, by role: `expand`,
+    `expand_bn`, `dw`, `dw_bn`, `se`, `project`, `project_bn`, ... of
+    block `repeat` (from 0) of stage `stage` (from 0): `block2a_expand_conv`,
+    `block2a_dwconv` (`dwconv2` with `naming="v2"`), ..."""
+    prefix = f"block{stage + 1}{chr(97 + repeat)}_"
+    return {key: prefix + value for key, value in {
+        "expand": "expand_conv", "expand_bn": "expand_bn",
+        "expand_act": "expand_activation",
+        "dw": "dwconv2" if naming == "v2" else "dwconv",
+        "dw_bn": "bn", "dw_act": "activation", "se": "se",
+        "project": "project_conv", "project_bn": "project_bn",
+        "project_act": "project_activation", "prefix": ""}.items()}
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class EfficientNetBackbone(Backbone):
     """EfficientNet, EfficientNet-Lite or EfficientNetV2 feature extractor.
@@ -236,14 +251,7 @@ class EfficientNetBackbone(Backbone):
                                      "channels": b.channels(x),
                                      "stride": stride})
             stride *= strides
-            prefix = f"block{i + 1}{chr(97 + j)}_"
-            names = {key: prefix + value for key, value in {
-                "expand": "expand_conv", "expand_bn": "expand_bn",
-                "expand_act": "expand_activation",
-                "dw": "dwconv2" if naming == "v2" else "dwconv",
-                "dw_bn": "bn", "dw_act": "activation", "se": "se",
-                "project": "project_conv", "project_bn": "project_bn",
-                "project_act": "project_activation", "prefix": ""}.items()}
+            names = block_names(i, j, naming)
             se_inner = (max(1, int(b.channels(x) * se))
                         if use_se and 0 < se <= 1 else 0)
             if block == "fused":

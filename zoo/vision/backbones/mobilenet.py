@@ -166,7 +166,7 @@ class MobileNetBackbone(Backbone):
                                      "stride": stride})
             stride *= strides
             width = make_divisible(b.channels(x) * expand)
-            names = self._names(version, index)
+            names = self.block_names(version, index)
             x = inverted_residual(
                 b, x, filters, kernel_size=kernel, strides=strides,
                 expanded=width if index else b.channels(x),
@@ -221,8 +221,10 @@ class MobileNetBackbone(Backbone):
         return blocks
 
     @staticmethod
-    def _names(version, index):
-        """keras.applications' layer names of block `index`."""
+    def block_names(version, index):
+        """keras.applications' layer names of block `index` (from 0), by
+        role: `expand`, `expand_bn`, `dw`, `dw_bn`, `se`, `project`,
+        `project_bn`, ..."""
         if version == "v2":
             prefix = f"block_{index}_" if index else "expanded_conv_"
             suffix = {"expand": "expand", "expand_bn": "expand_BN",
