@@ -208,7 +208,7 @@ def fused_inverted_residual(b, x, filters_out, *, kernel_size, strides,
     return x
 
 
-def image_input(owner, input_shape, data_format):
+def image_input(owner, input_shape, data_format, min_size=1):
     """The checked `(input_shape, data_format, keras.Input)` of an image
     backbone.
 
@@ -216,6 +216,8 @@ def image_input(owner, input_shape, data_format):
         owner: the backbone's class name, for error messages.
         input_shape: `(height, width, channels)` whatever the data format.
         data_format: None (Keras' setting) or a data format.
+        min_size: int, the smallest height and width the network can take
+            (None dims are checked when called).
     """
     data_format = standardize_data_format(data_format)
     input_shape = tuple(input_shape)
@@ -223,6 +225,14 @@ def image_input(owner, input_shape, data_format):
         raise ValueError(
             f"{owner}: input_shape must be (height, width, channels), got "
             f"{input_shape}.")
+    if input_shape[2] is not None and input_shape[2] < 1:
+        raise ValueError(
+            f"{owner}: input_shape={input_shape} has no channels.")
+    if any(side is not None and side < min_size
+           for side in input_shape[:2]):
+        raise ValueError(
+            f"{owner}: input_shape={input_shape} is too small; height and "
+            f"width must be at least {min_size}.")
     if data_format == "channels_first":
         shape = (input_shape[2], input_shape[0], input_shape[1])
     else:

@@ -238,6 +238,13 @@ def test_bad_arguments_are_named():
         ConvNeXtBackbone(depths=(1, 1, 1))
     with pytest.raises(ValueError, match="input_shape"):
         zoo.create_model("convnext_tiny", input_shape=(32, 32))
+    with pytest.raises(ValueError, match=r"input_shape=\(16, 16, 3\) is too "
+                                         "small; .* at least 32"):
+        zoo.create_model("convnext_tiny", input_shape=(16, 16, 3))
+    with pytest.raises(ValueError, match="has no channels"):
+        zoo.create_model("mobilenetv2_100", input_shape=(64, 64, 0))
+    with pytest.raises(ValueError, match="drop_path_schedule"):
+        zoo.create_model("efficientnet_b0", drop_path_schedule="cosine")
 
 
 # --- real weights, offline --------------------------------------------------

@@ -81,8 +81,9 @@ class ConvNeXtBackbone(Backbone):
         **kwargs,
     ):
         owner = type(self).__name__
-        input_shape, data_format, images = image_input(owner, input_shape,
-                                                       data_format)
+        # Valid-padded 4x4 and 2x2 strides: 32 pixels reach the last stage.
+        input_shape, data_format, images = image_input(
+            owner, input_shape, data_format, min_size=32)
         if len(depths) != 4 or len(widths) != 4:
             raise ValueError(
                 f"{owner}: depths and widths take four stages each, got "
