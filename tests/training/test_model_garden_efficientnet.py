@@ -27,6 +27,7 @@ def test_fields_and_defaults_are_the_model_gardens():
 # EfficientNet(model_id=..., se_ratio=0.25).count_params() in the Model
 # Garden's efficientnet_test.py (every weight, batch-norm statistics
 # included).
+@pytest.mark.one_backend  # Counts do not depend on the backend.
 @pytest.mark.parametrize("model_id, count", [("b0", 4_049_564),
                                              ("b3", 10_783_528)])
 def test_counts_equal_the_model_gardens_test(model_id, count):
@@ -36,6 +37,7 @@ def test_counts_equal_the_model_gardens_test(model_id, count):
     assert backbone.count_params() == count
 
 
+@pytest.mark.one_backend  # The layers built do not depend on the backend.
 def test_the_model_gardens_network_not_keras_applications():
     """Its defaults mean ReLU and no squeeze-excitation; with `se_ratio`,
     ReLU inside the excitation whatever the block activation; stochastic
@@ -63,6 +65,7 @@ def test_the_model_gardens_network_not_keras_applications():
     assert {(n.momentum, n.epsilon) for n in norms} == {(0.9, 1e-5)}
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("override, message", [
     ("task.model.backbone.efficientnet.model_id=b8", "'b8' is not one of"),
     ("task.model.backbone.efficientnet.se_ratio=1.5", "must be in [0, 1]"),
