@@ -328,3 +328,45 @@ def write_torch_file(tensors, path, legacy=True):
                 archive.writestr(f"archive/data/{i}",
                                  np.ascontiguousarray(array).tobytes())
 
+
+
+def huggingface_vit_state_dict(patch=8, hidden=32, layers=2,
+                               intermediate=64, image=32, seed=0,
+                               pooler=True):
+    """A random state dict with transformers' `ViTModel` names and shapes
+    (transformers/models/vit/modeling_vit.py: `embeddings.*`,
+    `encoder.layer.{i}.*`, `layernorm`, `pooler.dense`), written from that
+    module layout, not from zoo's converter. float32 arrays."""
+    rng = np.random.default_rng(seed)
+    state = {}
+
+    def linear(name, out_dim, in_dim):
+        state[f"{name}.weight"] = rng.normal(0, in_dim ** -0.5,
+                                             (out_dim, in_dim))
+        state[f"{name}.bias"] = rng.normal(0, 0.1, out_dim)
+
+    def norm(name):
+        state[f"{name}.weight"] = rng.uniform(0.5, 1.5, hidden)
+        state[f"{name}.bias"] = rng.normal(0, 0.2, hidden)
+
+    patches = (image // patch) ** 2
+    state["embeddings.cls_token"] = rng.normal(0, 0.02, (1, 1, hidden))
+    state["embeddings.position_embeddings"] = rng.normal(
+        0, 0.02, (1, 1 + patches, hidden))
+    state["embeddings.patch_embeddings.projection.weight"] = rng.normal(
+        0, (3 * patch * patch) ** -0.5, (hidden, 3, patch, patch))
+    state["embeddings.patch_embeddings.projection.bias"] = rng.normal(
+        0, 0.1, hidden)
+    for i in range(layers):
+        p = f"encoder.layer.{i}"
+        norm(f"{p}.layernorm_before")
+        for role in ("query", "key", "value"):
+            linear(f"{p}.attention.attention.{role}", hidden, hidden)
+        linear(f"{p}.attention.output.dense", hidden, hidden)
+        norm(f"{p}.layernorm_after")
+        linear(f"{p}.intermediate.dense", intermediate, hidden)
+        linear(f"{p}.output.dense", hidden, intermediate)
+    norm("layernorm")
+    if pooler:
+        linear("pooler.dense", hidden, hidden)
+    return {k: np.asarray(v, "float32") for k, v in state.items()}

@@ -152,3 +152,32 @@ def timm_convnext_state_dict(depths=(3, 3, 9, 3), dims=(96, 192, 384, 768),
     s.layer_norm("head.norm", dims[-1])
     s.linear("head.fc", num_classes, dims[-1])
     return s.state
+
+
+def timm_vit_state_dict(patch=16, dim=768, depth=12, mlp=3072, image=224,
+                        num_classes=1000, distilled=False, seed=0):
+    """A random state dict with timm's VisionTransformer names and shapes
+    (`vit_base_patch16_224` by default; `distilled`: DeiT's
+    `dist_token` and `head_dist`, timm/models/deit.py). float32 arrays."""
+    s = _TimmState(seed)
+    prefix = 2 if distilled else 1
+    patches = (image // patch) ** 2
+    rng = s.rng
+    s.state["cls_token"] = rng.normal(0, 0.02, (1, 1, dim))
+    if distilled:
+        s.state["dist_token"] = rng.normal(0, 0.02, (1, 1, dim))
+    s.state["pos_embed"] = rng.normal(0, 0.02, (1, prefix + patches, dim))
+    s.conv("patch_embed.proj", dim, 3, patch, bias=True)
+    for i in range(depth):
+        p = f"blocks.{i}"
+        s.layer_norm(f"{p}.norm1", dim)
+        s.linear(f"{p}.attn.qkv", 3 * dim, dim)
+        s.linear(f"{p}.attn.proj", dim, dim)
+        s.layer_norm(f"{p}.norm2", dim)
+        s.linear(f"{p}.mlp.fc1", mlp, dim)
+        s.linear(f"{p}.mlp.fc2", dim, mlp)
+    s.layer_norm("norm", dim)
+    s.linear("head", num_classes, dim)
+    if distilled:
+        s.linear("head_dist", num_classes, dim)
+    return {k: np.asarray(v, "float32") for k, v in s.state.items()}

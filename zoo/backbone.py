@@ -79,6 +79,12 @@ class Backbone(keras.Model):
                 names.append(name)
         self._argument_names = names
 
+    def weight_adapters(self):
+        """`{weight path: adapt(array, target_shape)}`: how weights saved
+        in another shape fit this model (see `zoo.weights.assign_state`);
+        none by default."""
+        return {}
+
     def save_to_preset(self, preset_dir):
         """Writes this backbone as a preset directory (see `Task`)."""
         from zoo.presets.directory import save_preset

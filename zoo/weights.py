@@ -61,7 +61,7 @@ def adapt_input_conv(kernel, in_channels):
 
 
 def assign_state(model, state, *, skip_prefixes=(), input_conv=None,
-                 source="weights"):
+                 adapters=None, source="weights"):
     """Writes `state` into `model`, strictly.
 
     Args:
@@ -71,6 +71,9 @@ def assign_state(model, state, *, skip_prefixes=(), input_conv=None,
             nor required (e.g. `("predictions/",)` for a new head).
         input_conv: layer name whose kernel may be adapted to a different
             number of input channels.
+        adapters: `{path: adapt(array, target_shape)}` for weights that may
+            come in another shape (`Backbone.weight_adapters`: ViT's
+            position embeddings from another image size).
         source: str naming where `state` came from, for error messages.
 
     Raises:
@@ -106,6 +109,10 @@ def assign_state(model, state, *, skip_prefixes=(), input_conv=None,
                 path, array.shape[2], target[2],
             )
             array = adapt_input_conv(array, target[2])
+        if array.shape != target and path in (adapters or {}):
+            logger.info("Adapting %s from shape %s to %s.", path,
+                        array.shape, target)
+            array = np.asarray(adapters[path](array, target))
         if array.shape != target:
             raise WeightsError(
                 f"{source}: {path} has shape {array.shape}, the model "

@@ -201,11 +201,15 @@ def assign_converted(model, converter, weights, include_head, source):
     backbone = backbone_of(model)
     state = converter.convert_weights(weights, backbone)
     input_conv = getattr(backbone, "input_conv_layer", None)
+    adapters = backbone.weight_adapters() if hasattr(
+        backbone, "weight_adapters") else {}
     if include_head and backbone is not model:
         state = {**state, **converter.convert_head(weights, model)}
-        assign_state(model, state, input_conv=input_conv, source=source)
+        assign_state(model, state, input_conv=input_conv, adapters=adapters,
+                     source=source)
     else:
-        assign_state(backbone, state, input_conv=input_conv, source=source)
+        assign_state(backbone, state, input_conv=input_conv,
+                     adapters=adapters, source=source)
 
 
 def load_weights_file(model, path, source, include_head=True):

@@ -12,6 +12,7 @@ from keras import ops
 
 from zoo.errors import SequenceTooLongError
 from zoo.layers.attention import MultiHeadAttention
+from zoo.layers.drop_path import DropPath
 from zoo.layers.initializers import HostTruncatedNormal
 
 #: Activation names the transformer layers take, and what each computes.
@@ -63,6 +64,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         norm_epsilon: float, layer-norm epsilon.
         norm_first: bool, pre-norm instead of post-norm.
         kernel_initializer: initialiser of every kernel.
+        drop_path_rate: float, stochastic depth on each branch (ViT).
 
     Call args:
         inputs: `[batch, length, hidden]` float.
@@ -76,9 +78,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     def __init__(self, num_heads, intermediate_size, activation="gelu",
                  dropout=0.0, attention_dropout=0.0, norm_epsilon=1e-12,
-                 norm_first=False, kernel_initializer=None, **kwargs):
+                 norm_first=False, kernel_initializer=None,
+                 drop_path_rate=0.0, **kwargs):
         super().__init__(**kwargs)
         get_activation(activation)
+        self.drop_path_rate = float(drop_path_rate)
         self.num_heads = int(num_heads)
         self.intermediate_size = int(intermediate_size)
         self.activation = activation
@@ -124,6 +128,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.output_norm.build(inputs_shape)
         self.dropout_layer = keras.layers.Dropout(
             self.dropout, dtype=policy, name="dropout")
+        self.drop_path = DropPath(
+            self.drop_path_rate, dtype=policy,
+            name="drop_path") if self.drop_path_rate else None
         self._activation_fn = get_activation(self.activation)
 
     def call(self, inputs, padding_mask=None, attention_mask=None,
@@ -133,16 +140,22 @@ class TransformerEncoderBlock(keras.layers.Layer):
         branch = self.attention(branch, padding_mask=padding_mask,
                                 attention_mask=attention_mask,
                                 training=training)
-        x = x + self.dropout_layer(branch, training=training)
+        x = x + self._drop(branch, training)
         if not self.norm_first:
             x = self.attention_norm(x)
         branch = self.output_norm(x) if self.norm_first else x
         branch = self._activation_fn(self.intermediate(branch))
         branch = self.output_dense(branch)
-        x = x + self.dropout_layer(branch, training=training)
+        x = x + self._drop(branch, training)
         if not self.norm_first:
             x = self.output_norm(x)
         return x
+
+    def _drop(self, branch, training):
+        branch = self.dropout_layer(branch, training=training)
+        if self.drop_path is not None:
+            branch = self.drop_path(branch, training=training)
+        return branch
 
     def compute_output_shape(self, inputs_shape):
         return inputs_shape
@@ -150,6 +163,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({
+            "drop_path_rate": self.drop_path_rate,
             "num_heads": self.num_heads,
             "intermediate_size": self.intermediate_size,
             "activation": self.activation,

@@ -32,7 +32,7 @@ __all__ = ["PresetInfo", "from_preset", "list_presets"]
 
 
 def from_preset(handle, *, num_classes=None, load_weights=True, dtype=None,
-                features_only=False, task=..., **kwargs):
+                features_only=False, task=..., image_size=None, **kwargs):
     """Builds a model from a preset: architecture, weights, preprocessing.
 
     Handles:
@@ -69,6 +69,10 @@ def from_preset(handle, *, num_classes=None, load_weights=True, dtype=None,
             `"span_labeler"`, `"token_classifier"`, `"masked_lm"`; see
             `zoo.registry.list_task_models()`) to put the preset's backbone
             under, None for the backbone alone; default: the preset's own.
+        image_size: int or `(height, width)`: build an image model for
+            another input size (`input_shape=(h, w, 3)`), its preprocessor
+            resizing to it; weights that depend on the size are adapted
+            (ViT's position embeddings resampled over the new patch grid).
         **kwargs: architecture overrides, e.g. `input_shape=(224, 224, 1)`
             (the first convolution is adapted to the channels, as timm does),
             `drop_path_rate=0.1`; arguments the task model takes (e.g.
@@ -92,6 +96,17 @@ def from_preset(handle, *, num_classes=None, load_weights=True, dtype=None,
     from zoo.presets.loading import LoadOptions
     from zoo.presets.resolve import resolve
 
+    if image_size is not None:
+        size = _image_size(image_size)
+        if "input_shape" in kwargs:
+            raise ValueError(
+                "from_preset: pass image_size or input_shape, not both.")
+        kwargs["input_shape"] = (*size, 3)
+        model = from_preset(handle, num_classes=num_classes,
+                            load_weights=load_weights, dtype=dtype,
+                            features_only=features_only, task=task, **kwargs)
+        _resize_preprocessor(model, size)
+        return model
     options = LoadOptions(num_classes=num_classes, load_weights=load_weights,
                           dtype=dtype, features_only=features_only,
                           task=task, kwargs=kwargs)
@@ -103,3 +118,27 @@ def from_preset(handle, *, num_classes=None, load_weights=True, dtype=None,
     from zoo.presets.formats import load_directory
 
     return load_directory(resolved.path, options)
+
+
+def _image_size(image_size):
+    """`(height, width)` of an int or a pair; ValueError otherwise."""
+    size = ((image_size, image_size) if isinstance(image_size, int)
+            else tuple(image_size))
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0
+                                 for v in size):
+        raise ValueError(
+            f"from_preset: image_size={image_size!r} is not a positive int "
+            "or (height, width).")
+    return size
+
+
+def _resize_preprocessor(model, size):
+    """Points the model's `ImagePreprocessor` (if any) at `size`."""
+    preprocessor = getattr(model, "preprocessor", None)
+    if preprocessor is None or not hasattr(preprocessor, "image_size"):
+        return
+    from zoo.vision.preprocessing import ImagePreprocessor
+
+    config = preprocessor.get_config()
+    config["image_size"] = list(size)
+    model.preprocessor = ImagePreprocessor.from_config(config)

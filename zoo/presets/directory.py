@@ -219,24 +219,28 @@ def load_preset_directory(path, options):
     if not options.load_weights:
         return model
     input_conv = getattr(backbone, "input_conv_layer", None)
-    channels_changed = "input_shape" in backbone_over and (
-        list(backbone_over["input_shape"])[-1:]
-        != list(backbone_config.get("input_shape", []))[-1:]
+    # Another number of channels (the stem adapted) or image size (ViT's
+    # position embeddings resampled).
+    shape_changed = "input_shape" in backbone_over and (
+        list(backbone_over["input_shape"])
+        != list(backbone_config.get("input_shape", []))
     )
     use_task_weights = plan.include_head and task_spec is not None
     weights_file = path / (TASK_WEIGHTS_FILE if use_task_weights
                            else MODEL_WEIGHTS_FILE)
     target = model if use_task_weights else backbone
-    if not channels_changed:
+    if not shape_changed:
         loading.load_keras_weights(target, weights_file, str(path))
     else:
-        # Load into a twin built as saved, then copy, adapting the stem.
+        # Load into a twin built as saved, then copy, adapting the stem
+        # and the backbone's own adapted weights.
         twin = build_backbone({k: v for k, v in backbone_over.items()
                                if k != "input_shape"})
         if use_task_weights:
             twin = task_cls.from_config({**task_config, "backbone": twin})
         loading.load_keras_weights(twin, weights_file, str(path))
         assign_state(target, get_state(twin), input_conv=input_conv,
+                     adapters=backbone.weight_adapters(),
                      source=str(weights_file))
     loading.say_new_head(plan, model, str(path), saved_classes)
     return model

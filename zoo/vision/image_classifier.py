@@ -11,7 +11,7 @@ from zoo.layers.initializers import HostGlorotUniform
 from zoo.registry import register_task_model
 from zoo.task import Task
 
-POOLINGS = ("avg", "max")
+POOLINGS = ("avg", "max", "token")
 
 
 @functools.lru_cache(maxsize=1)
@@ -66,6 +66,22 @@ def decode_predictions(predictions, top=5, class_names=None):
     return decoded
 
 
+def _pool_sequence(tokens, pooling, num_prefix_tokens):
+    """`(pooled features, distillation-token features or None)` of a
+    `[batch, tokens, c]` sequence whose first `num_prefix_tokens` are the
+    class (and distillation) tokens."""
+    if pooling == "token":
+        if not num_prefix_tokens:
+            raise ValueError(
+                "ImageClassifier: pooling='token' needs a class token; this "
+                "backbone has none (use pooling='avg').")
+        distillation = tokens[:, 1] if num_prefix_tokens == 2 else None
+        return tokens[:, 0], distillation
+    patches = tokens[:, num_prefix_tokens:] if num_prefix_tokens else tokens
+    reduce = keras.ops.mean if pooling == "avg" else keras.ops.max
+    return reduce(patches, axis=1), None
+
+
 @register_task_model("image_classifier")
 @keras.saving.register_keras_serializable(package="zoo")
 class ImageClassifier(Task):
@@ -73,9 +89,14 @@ class ImageClassifier(Task):
 
     Args:
         backbone: a `Backbone` whose output is a `[batch, h, w, c]` feature
-            map (not `features_only`).
+            map, or a `[batch, tokens, c]` sequence (ViT; not
+            `features_only`).
         num_classes: int, outputs of the head.
-        pooling: `"avg"` or `"max"` global pooling.
+        pooling: `"avg"` or `"max"` global pooling (of a sequence: over its
+            patch tokens), or `"token"`: a sequence's class token. A DeiT
+            backbone with a distillation token gets a second head on that
+            token (`predictions_dist`), and the model outputs the mean of
+            the two heads.
         dropout: float, dropout rate before the head.
         activation: None for logits (default), or `"softmax"` / `"sigmoid"`.
         head_norm: None, or `"layer_norm"` on the pooled features
@@ -139,13 +160,23 @@ class ImageClassifier(Task):
         images = keras.Input(shape=backbone.inputs[0].shape[1:],
                              name="images")
         x = backbone(images)
-        pool_cls = (
-            keras.layers.GlobalAveragePooling2D
-            if pooling == "avg"
-            else keras.layers.GlobalMaxPooling2D
-        )
-        x = pool_cls(data_format=data_format, dtype=head_dtype,
-                     name="pool")(x)
+        distillation = None
+        if len(x.shape) == 3:
+            x, distillation = _pool_sequence(
+                x, pooling, getattr(backbone, "num_prefix_tokens", 0))
+        elif pooling == "token":
+            raise ValueError(
+                "ImageClassifier: pooling='token' takes a backbone that "
+                f"outputs a token sequence; {backbone.name} outputs a "
+                "feature map.")
+        else:
+            pool_cls = (
+                keras.layers.GlobalAveragePooling2D
+                if pooling == "avg"
+                else keras.layers.GlobalMaxPooling2D
+            )
+            x = pool_cls(data_format=data_format, dtype=head_dtype,
+                         name="pool")(x)
         if head_norm:
             x = keras.layers.LayerNormalization(
                 epsilon=head_norm_epsilon, dtype=head_dtype,
@@ -160,11 +191,25 @@ class ImageClassifier(Task):
                                      name="dropout")(x)
         outputs = keras.layers.Dense(
             num_classes,
-            activation=activation,
+            activation=None if distillation is not None else activation,
             kernel_initializer=HostGlorotUniform(),
             dtype=head_dtype,
             name="predictions",
         )(x)
+        if distillation is not None:
+            if dropout:
+                distillation = keras.layers.Dropout(
+                    dropout, dtype=head_dtype,
+                    name="dropout_dist")(distillation)
+            second = keras.layers.Dense(
+                num_classes, kernel_initializer=HostGlorotUniform(),
+                dtype=head_dtype, name="predictions_dist")(distillation)
+            outputs = keras.layers.Average(dtype=head_dtype,
+                                           name="heads_mean")(
+                [outputs, second])
+            if activation:
+                outputs = keras.layers.Activation(
+                    activation, dtype=head_dtype, name="activation")(outputs)
         super().__init__(inputs=images, outputs=outputs, dtype=dtype,
                          **kwargs)
         self.backbone = backbone

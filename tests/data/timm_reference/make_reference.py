@@ -25,22 +25,34 @@ sys.path.insert(0, str(HERE.parents[1]))
 import timm_layouts  # noqa: E402
 
 ARCHITECTURES = ("efficientnet_b0", "mobilenetv2_100",
-                 "mobilenetv3_large_100", "convnext_tiny")
+                 "mobilenetv3_large_100", "convnext_tiny",
+                 "vit_base_patch16_224", "deit_tiny_distilled_patch16_224")
+#: ViT references are computed on fewer blocks than the architecture's
+#: (the names and shapes are checked on the whole one): `depth` for
+#: `timm.create_model` and `timm_vit_state_dict`.
+VIT_DEPTH = {"vit_base_patch16_224": 2, "deit_tiny_distilled_patch16_224": 2}
+VIT_WIDTH = {"vit_base_patch16_224": (768, 3072),
+             "deit_tiny_distilled_patch16_224": (192, 768)}
 SEED = 11
 IMAGE_SIZE = 64
 
 
-def reference_images():
-    """The images the test feeds both models, `[2, 64, 64, 3]`."""
+def reference_images(size=IMAGE_SIZE):
+    """The images the test feeds both models, `[2, size, size, 3]`."""
     rng = np.random.default_rng(SEED)
-    return rng.uniform(-1, 1, (2, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(
-        "float32")
+    return rng.uniform(-1, 1, (2, size, size, 3)).astype("float32")
 
 
-def state_dict(architecture):
-    """The random timm-layout state dict of the test."""
+def state_dict(architecture, depth=None):
+    """The random timm-layout state dict of the test (ViTs: `depth`
+    blocks, default the test's `VIT_DEPTH`)."""
     if architecture.startswith("convnext"):
         return timm_layouts.timm_convnext_state_dict(seed=SEED)
+    if architecture in VIT_DEPTH:
+        dim, mlp = VIT_WIDTH[architecture]
+        return timm_layouts.timm_vit_state_dict(
+            dim=dim, mlp=mlp, depth=depth or VIT_DEPTH[architecture],
+            distilled="distilled" in architecture, seed=SEED)
     return timm_layouts.timm_mbconv_state_dict(architecture, seed=SEED)
 
 
@@ -99,17 +111,24 @@ def main():
     import torch
 
     timm = _import_timm()
-    images = torch.from_numpy(
-        reference_images().transpose(0, 3, 1, 2).astype("float64"))
     for architecture in ARCHITECTURES:
-        model = timm.create_model(architecture).double().eval()
+        vit = architecture in VIT_DEPTH
+        size = 224 if vit else IMAGE_SIZE
+        images = torch.from_numpy(
+            reference_images(size).transpose(0, 3, 1, 2).astype("float64"))
+        model = timm.create_model(architecture)
         theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        ours = state_dict(architecture)
-        mine = {k: tuple(v.shape) for k, v in ours.items()}
+        mine = {k: tuple(v.shape) for k, v in state_dict(
+            architecture, depth=len(model.blocks) if vit else None).items()}
         assert mine == theirs, (architecture,
                                 sorted(set(mine) ^ set(theirs))[:5],
                                 [k for k in mine if k in theirs
                                  and mine[k] != theirs[k]][:5])
+        if vit:
+            model = timm.create_model(architecture,
+                                      depth=VIT_DEPTH[architecture])
+        model = model.double().eval()
+        ours = state_dict(architecture)
         model.load_state_dict({k: torch.from_numpy(np.asarray(v))
                                .to(model.state_dict()[k].dtype)
                                for k, v in ours.items()})
@@ -120,5 +139,25 @@ def main():
               float(np.abs(logits).max()))
 
 
+def resampling_reference():
+    """timm's own position-embedding resampling of a random table with
+    one prefix token: 7x7 -> 12x12 and 7x7 -> 5x3, saved as
+    `pos_embed_resample.npz`."""
+    import torch
+
+    _import_timm()
+    from timm.layers import resample_abs_pos_embed
+
+    rng = np.random.default_rng(SEED)
+    table = rng.normal(size=(1, 1 + 7 * 7, 8))
+    outputs = {"table": table}
+    for new in ((12, 12), (5, 3)):
+        outputs[f"to_{new[0]}x{new[1]}"] = resample_abs_pos_embed(
+            torch.from_numpy(table), new_size=list(new), old_size=[7, 7],
+            num_prefix_tokens=1).numpy()
+    np.savez(HERE / "pos_embed_resample.npz", **outputs)
+
+
 if __name__ == "__main__":
     main()
+    resampling_reference()

@@ -23,7 +23,12 @@ from zoo.vision.backbones import ConvNeXtBackbone
 REFERENCE = pathlib.Path(__file__).resolve().parents[2] / "data" / \
     "timm_reference"
 sys.path.insert(0, str(REFERENCE))
-from make_reference import SEED, state_dict, reference_images  # noqa: E402
+from make_reference import (  # noqa: E402
+    SEED,
+    VIT_DEPTH,
+    reference_images,
+    state_dict,
+)
 
 #: Run on TensorFlow only: the converters are NumPy, and JAX's eager
 #: dispatch compiles every op of these full-size graphs; MobileNetV2 runs
@@ -63,6 +68,31 @@ def test_timm_weights_give_timms_logits(architecture, tmp_path):
     got = np.asarray(model(reference_images()), "float64")
     scale = max(1.0, float(np.max(np.abs(expected))))
     assert np.max(np.abs(got - expected)) <= 1e-4 * scale
+
+
+@pytest.mark.one_backend  # NumPy conversion; ViT layers run on both
+@pytest.mark.parametrize("architecture, zoo_name, arguments", [
+    ("vit_base_patch16_224", "vit_base_patch16_224", {}),
+    ("deit_tiny_distilled_patch16_224", "deit_tiny_patch16_224",
+     {"distilled": True}),
+])
+def test_timm_vit_gives_timms_logits(architecture, zoo_name, arguments,
+                                     tmp_path):
+    """timm's ViT-B/16 and distilled DeiT-Ti names (on the reference's two
+    blocks) at 224 pixels: timm's logits (DeiT: the mean of its two heads)
+    within 1e-4 of their scale."""
+    path = tmp_path / "model.safetensors"
+    write_safetensors(state_dict(architecture), path)
+    model = zoo.create_model(zoo_name, num_layers=VIT_DEPTH[architecture],
+                             **arguments)
+    zoo.convert.load_weights_file(model, path, "timm")
+    expected = np.load(REFERENCE / f"{architecture}.npz")["logits"]
+    got = np.asarray(model(reference_images(224)), "float64")
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    assert np.max(np.abs(got - expected)) <= 1e-4 * scale
+    converter = find_converter("timm", family="vit")
+    assert converter.convert_config({"architecture": architecture}) == (
+        zoo_name, arguments)
 
 
 def test_timm_options_and_bad_input(tmp_path):
