@@ -9,7 +9,8 @@ commits named in tests/data/model_garden/README.md):
 - `official/vision/configs/image_classification.py` (and `common.py`,
   `backbones.py`): the image classification classes and the factories
   `image_classification`, `resnet_imagenet`, `resnet_rs_imagenet` and
-  `mobilenet_imagenet`;
+  `mobilenet_imagenet`, `deit_imagenet_pretrain`, `vit_imagenet_pretrain`
+  and `vit_imagenet_finetune`;
 - `official/modeling/optimization/configs/*.py`: optimizer, schedule and
   warmup defaults;
 - `official/nlp/configs/finetuning_experiments.py`,
@@ -367,6 +368,119 @@ SENTENCE_DATA = dict(global_batch_size=32, seq_length=128, label_type="int",
                      include_example_id=False, label_name=None,
                      lower_case=True, tokenization="WordPiece", vocab_file="",
                      preprocessing_hub_module_url="")
+#: The Model Garden's VisionTransformer and Transformer defaults
+#: (official/vision/configs/backbones.py).
+VIT_BACKBONE = {
+    "task.model.backbone.type": "vit",
+    "task.model.backbone.vit.model_name": "vit-b16",
+    "task.model.backbone.vit.pooler": "token",
+    "task.model.backbone.vit.representation_size": 0,
+    "task.model.backbone.vit.hidden_size": 1,
+    "task.model.backbone.vit.patch_size": 16,
+    "task.model.backbone.vit.transformer.mlp_dim": 1,
+    "task.model.backbone.vit.transformer.num_heads": 1,
+    "task.model.backbone.vit.transformer.num_layers": 1,
+    "task.model.backbone.vit.transformer.attention_dropout_rate": 0.0,
+    "task.model.backbone.vit.transformer.dropout_rate": 0.0,
+    "task.model.backbone.vit.init_stochastic_depth_rate": 0.0,
+    "task.model.backbone.vit.original_init": True,
+    "task.model.backbone.vit.pos_embed_shape": None,
+    "task.model.backbone.vit.output_encoded_tokens": True,
+    "task.model.backbone.vit.output_2d_feature_maps": False,
+    "task.model.backbone.vit.layer_scale_init_value": 0.0,
+    "task.model.backbone.vit.transformer_partition_dims": None,
+    "task.model.backbone.vit.output_attention_scores": False,
+}
+
+
+def _vit(batch, **values):
+    """A ViT factory's values over the class defaults (the one-of backbone
+    keeps only its chosen member)."""
+    return {
+        **{k: v for k, v in IMAGE_CLASSIFICATION.items()
+           if not k.startswith("task.model.backbone.resnet.")},
+        **VIT_BACKBONE,
+        "task.model.num_classes": 1001,
+        "task.model.input_size": [224, 224, 3],
+        "task.model.kernel_initializer": "zeros",
+        "task.losses.l2_weight_decay": 0.0,
+        "task.train_data.input_path": "imagenet-2012-tfrecord/train*",
+        "task.train_data.global_batch_size": batch,
+        "task.validation_data.input_path": "imagenet-2012-tfrecord/valid*",
+        "task.validation_data.global_batch_size": batch,
+        "trainer.validation_steps": 50000 // batch,
+        **{f"trainer.{k}": 1281167 // batch for k in (
+            "steps_per_loop", "summary_interval", "checkpoint_interval",
+            "validation_interval")},
+        **values,
+    }
+
+
+def _vit_adamw(weight_decay_rate):
+    adamw = "trainer.optimizer_config.optimizer.adamw."
+    return {"trainer.optimizer_config.optimizer.type": "adamw",
+            adamw + "weight_decay_rate": weight_decay_rate,
+            adamw + "include_in_weight_decay": r".*(kernel|weight):0$",
+            adamw + "gradient_clip_norm": 0.0,
+            adamw + "beta_1": 0.9, adamw + "beta_2": 0.999,
+            adamw + "epsilon": 1e-07}
+
+
+COSINE = "trainer.optimizer_config.learning_rate.cosine."
+WARMUP = "trainer.optimizer_config.warmup.linear."
+DEIT_IMAGENET_PRETRAIN = _vit(
+    4096,
+    **{"task.model.backbone.vit.representation_size": 768,
+       "task.model.backbone.vit.init_stochastic_depth_rate": 0.1,
+       "task.model.backbone.vit.original_init": False,
+       "task.losses.label_smoothing": 0.1, "task.losses.one_hot": False,
+       "task.losses.soft_labels": True,
+       "task.train_data.aug_type.type": "randaug",
+       "task.train_data.aug_type.randaug.magnitude": 9.0,
+       "task.train_data.aug_type.randaug.num_layers": 2,
+       "task.train_data.aug_type.randaug.exclude_ops": ["Cutout"],
+       "task.train_data.mixup_and_cutmix.mixup_alpha": 0.8,
+       "task.train_data.mixup_and_cutmix.cutmix_alpha": 1.0,
+       "task.train_data.mixup_and_cutmix.prob": 1.0,
+       "task.train_data.mixup_and_cutmix.switch_prob": 0.5,
+       "task.train_data.mixup_and_cutmix.label_smoothing": 0.1,
+       "trainer.train_steps": 300 * 312,
+       **_vit_adamw(0.05),
+       "trainer.optimizer_config.learning_rate.type": "cosine",
+       COSINE + "initial_learning_rate": 0.0005 * 4096 / 512,
+       COSINE + "decay_steps": 300 * 312, COSINE + "alpha": 0.0,
+       "trainer.optimizer_config.warmup.type": "linear",
+       WARMUP + "warmup_steps": 5 * 312,
+       WARMUP + "warmup_learning_rate": 0.0})
+# Set as blocks here, so not None.
+del DEIT_IMAGENET_PRETRAIN["task.train_data.aug_type"]
+del DEIT_IMAGENET_PRETRAIN["task.train_data.mixup_and_cutmix"]
+VIT_IMAGENET_PRETRAIN = _vit(
+    4096,
+    **{"task.model.backbone.vit.representation_size": 768,
+       "task.train_data.aug_type": None,
+       "task.train_data.mixup_and_cutmix": None,
+       "trainer.train_steps": 300 * 312,
+       **_vit_adamw(0.3),
+       "trainer.optimizer_config.learning_rate.type": "cosine",
+       COSINE + "initial_learning_rate": 0.003,
+       COSINE + "decay_steps": 300 * 312,
+       "trainer.optimizer_config.warmup.type": "linear",
+       WARMUP + "warmup_steps": 10000,
+       WARMUP + "warmup_learning_rate": 0.0})
+VIT_IMAGENET_FINETUNE = _vit(
+    512,
+    **{"task.model.input_size": [384, 384, 3],
+       "task.model.kernel_initializer": "random_uniform",
+       "trainer.train_steps": 20000,
+       "trainer.optimizer_config.optimizer.type": "sgd",
+       "trainer.optimizer_config.optimizer.sgd.momentum": 0.9,
+       "trainer.optimizer_config.optimizer.sgd.global_clipnorm": 1.0,
+       "trainer.optimizer_config.learning_rate.type": "cosine",
+       COSINE + "initial_learning_rate": 0.003,
+       COSINE + "decay_steps": 20000,
+       "trainer.optimizer_config.warmup.type": None})
+
 QA_DATA = dict(global_batch_size=48, is_training=True, seq_length=384,
                version_2_with_negative=False, input_preprocessed_data_path="",
                doc_stride=128, query_length=64, vocab_file="",
@@ -382,6 +496,9 @@ EXPECTED = {
     "resnet_imagenet": RESNET_IMAGENET,
     "mobilenet_imagenet": MOBILENET_IMAGENET,
     "resnet_rs_imagenet": RESNET_RS_IMAGENET,
+    "deit_imagenet_pretrain": DEIT_IMAGENET_PRETRAIN,
+    "vit_imagenet_pretrain": VIT_IMAGENET_PRETRAIN,
+    "vit_imagenet_finetune": VIT_IMAGENET_FINETUNE,
     "bert/sentence_prediction": _bert(
         3e-5,
         **{"task.init_cls_pooler": False, "task.hub_module_url": "",

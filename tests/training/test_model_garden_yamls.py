@@ -8,7 +8,8 @@ What a run overrides: data paths, batch sizes and step counts;
 `distribution_strategy: tpu` becomes `mirrored` (this machine has no TPU);
 and the architecture is cut to the smallest of its family (ResNet-18 at a
 quarter width with the file's other ResNet keys, the file's MobileNet at
-width 0.35, on 32x32 images; a
+width 0.35, ViT-Ti/16 (the smallest Model Garden ViT spec), on 32x32
+images; a
 one-layer BERT of width 32), because two
 steps of ResNet-101 at 224x224 or BERT-base at 384 tokens take minutes on a
 CPU and the suite must stay within its budget. Everything else the file
@@ -46,6 +47,8 @@ SUPPORTED = [
      "resnet_rs_imagenet", "image"),
     ((f"{VISION}/image_classification/imagenet_mobilenetv2_gpu.yaml",),
      "mobilenet_imagenet", "image"),
+    ((f"{VISION}/image_classification/imagenet_vitb16_i224_gpu.yaml",),
+     "deit_imagenet_pretrain", "image"),
     ((f"{NLP}/experiments/glue_mnli_matched.yaml",
       f"{NLP}/models/bert_en_uncased_base.yaml"),
      "bert/sentence_prediction", "glue"),
@@ -60,13 +63,6 @@ UNSUPPORTED = [
      "image_classification",
      "task.train_data.aug_type.type='autoaug' is not supported yet; use "
      "randaug."),
-    (f"{VISION}/image_classification/imagenet_vitb16_i224_gpu.yaml",
-     "deit_imagenet_pretrain",
-     "experiment 'deit_imagenet_pretrain' is a Model Garden experiment that "
-     "zoo does not run yet"),
-    (f"{VISION}/image_classification/imagenet_vitb16_i224_gpu.yaml",
-     "image_classification",
-     "backbone 'vit' is not built by zoo yet; available: efficientnet, mobilenet, resnet"),
     (f"{VISION}/retinanet/resnet50fpn_coco_tpu4x4_benchmark.yaml",
      "retinanet_resnetfpn_coco",
      "experiment 'retinanet_resnetfpn_coco' is a Model Garden experiment "
@@ -155,6 +151,10 @@ SMALL_RESNET = {"input_size": [32, 32, 3], "backbone": {
 #: The file's own MobileNet (`model_id` as written) at width 0.35.
 SMALL_MOBILENET = {"input_size": [32, 32, 3], "backbone": {
     "type": "mobilenet", "mobilenet": {"filter_size_scale": 0.35}}}
+#: The smallest of the Model Garden's ViT specs (its `model_name` sets the
+#: sizes), with the file's other ViT keys.
+SMALL_VIT = {"input_size": [32, 32, 3], "backbone": {
+    "type": "vit", "vit": {"model_name": "vit-ti16"}}}
 
 
 def small_bert(vocabulary_size):
@@ -168,8 +168,8 @@ def small_bert(vocabulary_size):
 def _overrides(kind, tmp_path, raw):
     if kind == "image":
         backbone = raw.get("task", {}).get("model", {}).get("backbone", {})
-        small = (SMALL_MOBILENET if backbone.get("type") == "mobilenet"
-                 else SMALL_RESNET)
+        small = {"mobilenet": SMALL_MOBILENET, "vit": SMALL_VIT}.get(
+            backbone.get("type"), SMALL_RESNET)
         data = tmp_path / "records"
         write_classification_tfrecords(str(data / "train"), num_files=1,
                                        per_file=4, size=32)

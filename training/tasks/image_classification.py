@@ -115,8 +115,17 @@ class ImageDataConfig(DataConfig):
             fixed = {"cutout_const": (r.cutout_const, 40.0),
                      "translate_const": (r.translate_const, 10.0),
                      "magnitude_std": (r.magnitude_std, 0.0),
-                     "prob_to_apply": (r.prob_to_apply, None),
-                     "exclude_ops": (r.exclude_ops, [])}
+                     "prob_to_apply": (r.prob_to_apply, None)}
+            # Keras' RandAugment has none of these three of the Model
+            # Garden's ops, so excluding them changes nothing.
+            absent = {"Cutout", "Invert", "SolarizeAdd"}
+            if not set(r.exclude_ops) <= absent:
+                raise ConfigError(
+                    f"{path}.aug_type.randaug.exclude_ops={r.exclude_ops!r}:"
+                    " Keras' RandAugment cannot leave out "
+                    f"{sorted(set(r.exclude_ops) - absent)}; only "
+                    f"{sorted(absent)} (which it does not have) may be "
+                    "listed.")
             for name, (value, default) in fixed.items():
                 if value != default:
                     raise ConfigError(
@@ -244,6 +253,7 @@ class ImageClassificationTask(Task):
                 input_shape=tuple(m.input_size),
                 dropout=m.dropout_rate,
                 activation="softmax" if m.output_softmax else None,
+                head_initializer=m.kernel_initializer,
                 # Logits in float32 under mixed precision, for the loss and
                 # the metrics.
                 head_dtype="float32",
@@ -303,9 +313,13 @@ class ImageClassificationTask(Task):
                 from_logits=from_logits,
                 label_smoothing=losses.label_smoothing)
         if self._one_hot():
+            # The Model Garden smooths one-hot labels; soft labels (MixUp,
+            # CutMix, smoothed by `mixup_and_cutmix.label_smoothing`) go
+            # into the cross-entropy as they are.
+            smoothing = (losses.label_smoothing
+                         if losses.one_hot or not losses.soft_labels else 0.0)
             return keras.losses.CategoricalCrossentropy(
-                from_logits=from_logits,
-                label_smoothing=losses.label_smoothing)
+                from_logits=from_logits, label_smoothing=smoothing)
         return keras.losses.SparseCategoricalCrossentropy(
             from_logits=from_logits)
 
@@ -497,6 +511,115 @@ def mobilenet_imagenet():
             "initial_learning_rate": 0.008 * (IMAGENET_BATCH // 128),
             "decay_steps": int(2.5 * IMAGENET_EPOCH), "decay_rate": 0.98,
             "staircase": True}})
+
+
+#: The AdamW of the Model Garden's ViT and DeiT factories: weight decay
+#: on kernels only, no gradient clipping.
+def _vit_adamw(weight_decay_rate):
+    return {"type": "adamw", "adamw": {
+        "weight_decay_rate": weight_decay_rate,
+        "include_in_weight_decay": r".*(kernel|weight):0$",
+        "gradient_clip_norm": 0.0}}
+
+
+def _vit_model(input_size=(224, 224), kernel_initializer="zeros", **vit):
+    """The Model Garden's ViT classifier config: 1001 classes, a ViT-B/16
+    backbone with `vit` fields."""
+    return ImageClassificationModel(
+        num_classes=1001, input_size=[*input_size, 3],
+        kernel_initializer=kernel_initializer), {
+        "type": "vit", "vit": {"model_name": "vit-b16", **vit}}
+
+
+@register_experiment("deit_imagenet_pretrain")
+def deit_imagenet_pretrain():
+    """ViT-B/16 trained the DeiT way on ImageNet TFRecords: the Model
+    Garden's `deit_imagenet_pretrain`.
+
+    Its values, from `official/vision/configs/image_classification.py`:
+    batch 4096 (312 steps an epoch), 300 epochs, AdamW (weight decay 0.05
+    on kernels, no clipping), cosine from 0.0005 x 4096 / 512 = 0.004
+    after 5 epochs of linear warmup, RandAugment magnitude 9 without
+    Cutout, MixUp 0.8 / CutMix 1.0 with label smoothing 0.1 (soft labels),
+    stochastic depth 0.1, a 768-wide pre-logits layer, zero-initialised
+    head, 1001 classes at 224x224.
+    """
+    model, backbone = _vit_model(
+        representation_size=768, init_stochastic_depth_rate=0.1,
+        original_init=False,
+        transformer={"dropout_rate": 0.0, "attention_dropout_rate": 0.0})
+    return _imagenet_experiment(
+        model, Losses(l2_weight_decay=0.0, label_smoothing=0.1,
+                      one_hot=False, soft_labels=True), epochs=300,
+        backbone=backbone, optimizer=_vit_adamw(0.05),
+        learning_rate={"type": "cosine", "cosine": {
+            "initial_learning_rate": 0.0005 * IMAGENET_BATCH / 512,
+            "decay_steps": 300 * IMAGENET_EPOCH}},
+        overrides={
+            "task.train_data.aug_type": {"type": "randaug", "randaug": {
+                "magnitude": 9, "exclude_ops": ["Cutout"]}},
+            "task.train_data.mixup_and_cutmix": {"label_smoothing": 0.1}})
+
+
+@register_experiment("vit_imagenet_pretrain")
+def vit_imagenet_pretrain():
+    """ViT-B/16 pretraining on ImageNet TFRecords: the Model Garden's
+    `vit_imagenet_pretrain`.
+
+    Its values, from `official/vision/configs/image_classification.py`:
+    batch 4096, 300 epochs, AdamW (weight decay 0.3 on kernels, no
+    clipping), cosine from 0.003 after 10,000 steps of linear warmup, a
+    768-wide pre-logits layer, zero-initialised head, 1001 classes at
+    224x224.
+    """
+    model, backbone = _vit_model(representation_size=768)
+    return _imagenet_experiment(
+        model, Losses(l2_weight_decay=0.0), epochs=300, backbone=backbone,
+        optimizer=_vit_adamw(0.3),
+        learning_rate={"type": "cosine", "cosine": {
+            "initial_learning_rate": 0.003 * IMAGENET_BATCH / 4096,
+            "decay_steps": 300 * IMAGENET_EPOCH}},
+        overrides={"trainer.optimizer_config.warmup.linear.warmup_steps":
+                   10000})
+
+
+@register_experiment("vit_imagenet_finetune")
+def vit_imagenet_finetune():
+    """ViT-B/16 fine-tuning at 384x384 on ImageNet TFRecords: the Model
+    Garden's `vit_imagenet_finetune`.
+
+    Its values, from `official/vision/configs/image_classification.py`:
+    batch 512 (2,502 steps an epoch), 20,000 steps, SGD with momentum 0.9
+    and global gradient clipping at 1.0, cosine from 0.003, no warmup,
+    1001 classes.
+    """
+    batch = 512
+    epoch = IMAGENET_TRAIN_EXAMPLES // batch
+    model, backbone = _vit_model(input_size=(384, 384),
+                                 kernel_initializer="random_uniform")
+    config = ExperimentConfig(
+        task=ImageClassificationConfig(
+            model=model, losses=Losses(l2_weight_decay=0.0),
+            train_data=ImageDataConfig(
+                input_path=f"{IMAGENET_INPUT_PATH_BASE}/train*",
+                is_training=True, global_batch_size=batch),
+            validation_data=ImageDataConfig(
+                input_path=f"{IMAGENET_INPUT_PATH_BASE}/valid*",
+                is_training=False, global_batch_size=batch)),
+        trainer=TrainerConfig(
+            steps_per_loop=epoch, summary_interval=epoch,
+            checkpoint_interval=epoch, train_steps=20000,
+            validation_steps=IMAGENET_VAL_EXAMPLES // batch,
+            validation_interval=epoch),
+        runtime=RuntimeConfig())
+    config.override({
+        "task.model.backbone": backbone,
+        "trainer.optimizer_config": {
+            "optimizer": {"type": "sgd", "sgd": {
+                "momentum": 0.9, "global_clipnorm": 1.0}},
+            "learning_rate": {"type": "cosine", "cosine": {
+                "initial_learning_rate": 0.003, "decay_steps": 20000}}}})
+    return config
 
 
 @register_experiment("resnet_digits")

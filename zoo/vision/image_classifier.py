@@ -106,6 +106,9 @@ class ImageClassifier(Task):
             pooling (MobileNetV3's "last point" convolution on the pooled
             1x1 map, which is the same thing).
         head_hidden_activation: the activation of that layer.
+        head_initializer: initialiser of the final layer's kernel (a Keras
+            initializer or its name, e.g. `"zeros"` as the Model Garden's
+            ViT recipes); default: Glorot uniform.
         preprocessor: optional `ImagePreprocessor`, applied by `fit`,
             `evaluate` and `predict` (see `Task`).
         head_dtype: dtype policy of the head; defaults to the model's.
@@ -129,6 +132,7 @@ class ImageClassifier(Task):
         head_norm_epsilon=1e-6,
         head_hidden_size=None,
         head_hidden_activation="hard_swish",
+        head_initializer=None,
         preprocessor=None,
         head_dtype=None,
         dtype=None,
@@ -189,10 +193,15 @@ class ImageClassifier(Task):
         if dropout:
             x = keras.layers.Dropout(dropout, dtype=head_dtype,
                                      name="dropout")(x)
+        def head_kernel():
+            if head_initializer is None:
+                return HostGlorotUniform()
+            return keras.initializers.get(head_initializer)
+
         outputs = keras.layers.Dense(
             num_classes,
             activation=None if distillation is not None else activation,
-            kernel_initializer=HostGlorotUniform(),
+            kernel_initializer=head_kernel(),
             dtype=head_dtype,
             name="predictions",
         )(x)
@@ -202,7 +211,7 @@ class ImageClassifier(Task):
                     dropout, dtype=head_dtype,
                     name="dropout_dist")(distillation)
             second = keras.layers.Dense(
-                num_classes, kernel_initializer=HostGlorotUniform(),
+                num_classes, kernel_initializer=head_kernel(),
                 dtype=head_dtype, name="predictions_dist")(distillation)
             outputs = keras.layers.Average(dtype=head_dtype,
                                            name="heads_mean")(
@@ -222,6 +231,7 @@ class ImageClassifier(Task):
         self.head_norm_epsilon = float(head_norm_epsilon)
         self.head_hidden_size = head_hidden_size
         self.head_hidden_activation = head_hidden_activation
+        self.head_initializer = head_initializer
         self.head_dtype = head_dtype
 
     def decode_predictions(self, predictions, top=5, class_names=None):
@@ -246,6 +256,10 @@ class ImageClassifier(Task):
                 "head_norm_epsilon": self.head_norm_epsilon,
                 "head_hidden_size": self.head_hidden_size,
                 "head_hidden_activation": self.head_hidden_activation,
+                "head_initializer": (
+                    None if self.head_initializer is None
+                    else keras.initializers.serialize(
+                        keras.initializers.get(self.head_initializer))),
                 "head_dtype": keras.dtype_policies.serialize(
                     keras.dtype_policies.get(self.head_dtype)
                 ),

@@ -185,8 +185,9 @@ class ViTBackbone(Backbone):
             block's branches.
         attention_dropout: float, on the attention probabilities.
         drop_path_rate: float, stochastic depth of the last block.
-        drop_path_schedule: `"linear"` (timm: from 0 at the first block) or
-            `"constant"`.
+        drop_path_schedule: `"linear"` (timm: from 0 at the first block to
+            `drop_path_rate` at the last), `"model_garden"` (block `i` of
+            `n` at `rate * i / n`, from 1) or `"constant"`.
         layer_norm_epsilon: float (1e-6).
         input_shape: `(height, width, channels)`, both sides multiples of
             `patch_size`.
@@ -230,7 +231,7 @@ class ViTBackbone(Backbone):
         input_shape, data_format, images = image_input(
             owner, input_shape, data_format, min_size=patch_size)
         check_choice(owner, "drop_path_schedule", drop_path_schedule,
-                     DROP_PATH_SCHEDULES)
+                     (*DROP_PATH_SCHEDULES, "model_garden"))
         height, width = input_shape[:2]
         if height is None or width is None:
             raise ValueError(
@@ -265,6 +266,9 @@ class ViTBackbone(Backbone):
                                  name="embedding_dropout")(x)
         if drop_path_schedule == "constant":
             rates = [drop_path_rate] * num_layers
+        elif drop_path_schedule == "model_garden":
+            rates = [drop_path_rate * (i + 1) / num_layers
+                     for i in range(num_layers)]
         else:
             rates = [drop_path_rate * i / max(num_layers - 1, 1)
                      for i in range(num_layers)]
