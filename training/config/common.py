@@ -5,7 +5,8 @@ defaults): normalisation and activation, augmentations, MixUp/CutMix."""
 import dataclasses
 from typing import List, Optional
 
-from training.config.base import Config, OneOfConfig, config_field
+from training.config.base import (Config, ConfigError, OneOfConfig,
+                                  config_field)
 
 
 
@@ -64,12 +65,28 @@ class Augmentation(OneOfConfig):
 
 @dataclasses.dataclass
 class RandomErasing(Config):
-    """Random erasing (Zhong et al. 2017) settings."""
+    """Random erasing (Zhong et al. 2017) settings: the Model Garden's four
+    fields (official/vision/configs/common.py); its `max_aspect` (None:
+    `1 / min_aspect`), `min_count` = `max_count` = 1 and `trials` = 10 are
+    class constants there, not config keys, and fixed here alike."""
 
     probability: float = 0.25
     min_area: float = 0.02
     max_area: float = 1 / 3
     min_aspect: float = 0.3
+
+    def validate(self, path=""):
+        if not 0.0 <= self.probability <= 1.0:
+            raise ConfigError(
+                f"{path}.probability={self.probability} must be in [0, 1].")
+        if not 0.0 < self.min_area <= self.max_area <= 1.0:
+            raise ConfigError(
+                f"{path}: need 0 < min_area <= max_area <= 1, got "
+                f"min_area={self.min_area}, max_area={self.max_area}.")
+        if not 0.0 < self.min_aspect <= 1.0:
+            raise ConfigError(
+                f"{path}.min_aspect={self.min_aspect} must be in (0, 1] "
+                "(the largest aspect is its inverse).")
 
 
 @dataclasses.dataclass

@@ -120,6 +120,7 @@ def build_image_dataset(
     center_crop_fraction=0.875,
     resize_method="bilinear",
     randaug=None,
+    random_erasing=None,
     mixup_alpha=0.0,
     cutmix_alpha=0.0,
     mix_prob=1.0,
@@ -145,6 +146,9 @@ def build_image_dataset(
         center_crop_fraction: evaluation center crop (0.875 = 224 of 256).
         resize_method: `tf.image.resize` method.
         randaug: dict of `keras.layers.RandAugment` arguments, or None.
+        random_erasing: dict of `training.data.augment.random_erase`
+            arguments, or None: random erasing of normalised training
+            images (after normalisation, as in the Model Garden).
         mixup_alpha, cutmix_alpha: > 0 enables MixUp / CutMix on training
             batches (`training.data.augment`).
         mix_prob, switch_prob, mix_label_smoothing: the Model Garden's
@@ -296,6 +300,19 @@ def build_image_dataset(
 
     dataset = dataset.map(normalize, num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=True)
+    if random_erasing and is_training:
+        from training.data.augment import random_erase
+
+        def erase(number, image, label):
+            element_seed = tf.stack([tf.constant(data_seed, tf.int64) + 1,
+                                     number])
+            return random_erase(image, element_seed, **random_erasing), label
+
+        # Numbered from the first element this run consumes, so a resumed
+        # run erases the images it sees as the uninterrupted run would.
+        dataset = dataset.enumerate(start=start_step * batch).map(
+            lambda number, element: erase(number, *element),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.batch(batch, drop_remainder=(
         data_config.drop_remainder or is_training))
     if is_training and (mixup_alpha > 0 or cutmix_alpha > 0):

@@ -51,7 +51,9 @@ class ImageDataConfig(DataConfig):
         aug_type: None, or `{type: randaug, randaug: {...}}` (RandAugment).
         mixup_and_cutmix: MixUp / CutMix alphas (0 disables).
         is_multilabel, decode_jpeg_only, image_field_key, label_field_key,
-        three_augment, color_jitter, random_erasing, weights, decoder,
+        random_erasing: None, or random erasing of normalised training
+            images (`training.data.augment.random_erase`).
+        three_augment, color_jitter, weights, decoder,
         aug_policy, randaug_magnitude, repeated_augment: accepted for Model
         Garden compatibility; values other than the defaults are refused
         where zoo does not implement them.
@@ -89,7 +91,6 @@ class ImageDataConfig(DataConfig):
             "is_multilabel": (self.is_multilabel, False),
             "three_augment": (self.three_augment, False),
             "color_jitter": (self.color_jitter, 0.0),
-            "random_erasing": (self.random_erasing, None),
             "image_field_key": (self.image_field_key, "image/encoded"),
             "label_field_key": (self.label_field_key, "image/class/label"),
             "weights": (self.weights, None),
@@ -277,6 +278,12 @@ class ImageClassificationTask(Task):
             randaug = {"num_ops": aug.randaug.num_layers,
                        "factor": aug.randaug.magnitude / 10.0}
         mix = data_config.mixup_and_cutmix
+        erasing = data_config.random_erasing
+        if erasing is not None:
+            erasing = {"probability": erasing.probability,
+                       "min_area": erasing.min_area,
+                       "max_area": erasing.max_area,
+                       "min_aspect": erasing.min_aspect}
         return build_image_dataset(
             data_config,
             image_size=tuple(m.input_size[:2]),
@@ -293,6 +300,7 @@ class ImageClassificationTask(Task):
                                   or 1.0),
             resize_method=data_config.tf_resize_method,
             randaug=randaug,
+            random_erasing=erasing,
             mixup_alpha=mix.mixup_alpha if mix else 0.0,
             cutmix_alpha=mix.cutmix_alpha if mix else 0.0,
             mix_prob=mix.prob if mix else 1.0,
