@@ -3,6 +3,7 @@
 from zoo._lazy import lazy_exports
 
 _EXPORTS = {
+    "DeiTDistiller": "zoo.vision.distillation",
     "ImageClassifier": "zoo.vision.image_classifier",
     "ImagePreprocessor": "zoo.vision.preprocessing",
 }
