@@ -6,6 +6,8 @@ decoders: separate query, key, value and output projections, each a plain
 original BERT and of Hugging Face checkpoints, so converters only transpose.
 """
 
+import functools
+
 import keras
 from keras import ops
 
@@ -38,6 +40,22 @@ def merge_masks(padding_mask=None, attention_mask=None):
         full = ops.cast(attention_mask, "bool")[:, None, :, :]
         mask = full if mask is None else ops.logical_and(mask, full)
     return mask
+
+
+@functools.lru_cache(maxsize=None)
+def _jax_on_cpu():
+    return keras.backend.backend() == "jax" and all(
+        d.lower().startswith("cpu")
+        for d in keras.distribution.list_devices())
+
+
+def _unfused_float16(dtype):
+    """Whether float16 attention must avoid `ops.dot_product_attention`:
+    JAX's version accumulates in float32, and XLA on CPU cannot take the
+    gradient of a float16 x float16 -> float32 product ('F16_F16_F32 is
+    not supported by dot_general on CPU')."""
+    return keras.backend.standardize_dtype(dtype) == "float16" and (
+        _jax_on_cpu())
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -136,7 +154,7 @@ class MultiHeadAttention(keras.layers.Layer):
         v = self._split_heads(self.value_dense(source))
         mask = merge_masks(padding_mask, attention_mask)
         scale = 1.0 / float(self._head_dim) ** 0.5
-        if training and self.dropout > 0.0:
+        if (training and self.dropout > 0.0) or _unfused_float16(q.dtype):
             # [batch, heads, query, key]
             scores = ops.einsum("btnh,bsnh->bnts", q, k) * ops.cast(
                 scale, q.dtype)
