@@ -315,6 +315,24 @@ def test_keras_applications_peers_of_the_convnets(name, class_name):
     assert trainable[0] == trainable[1]
 
 
+def test_keras_hub_peer_of_vit():
+    """keras-hub's ViT classifier of a zoo ViT's size: the same count (with
+    a pre-logits layer too); a distilled DeiT has no such peer."""
+    model = zoo.create_model("vit_tiny_patch16_224", num_classes=5,
+                             num_layers=2, input_shape=(32, 32, 3),
+                             head_hidden_size=16,
+                             head_hidden_activation="tanh")
+    peer, built = build_peer_model("keras_hub", "vit_tiny_patch16_224",
+                                   model)
+    assert built == "keras_hub.models.ViTImageClassifier"
+    assert tuple(peer.output_shape) == (None, 5)
+    assert peer.count_params() == model.count_params()
+    deit = zoo.create_model("deit_tiny_patch16_224", distilled=True,
+                            num_layers=1, input_shape=(32, 32, 3))
+    with pytest.raises(BenchError, match="distillation token"):
+        build_peer_model("keras_hub", "deit_tiny_patch16_224", deit)
+
+
 def test_a_peer_that_does_not_exist_is_named(tiny_model):
     with pytest.raises(BenchError, match="keras.applications has no "
                        "counterpart of zoo model 'bench_tiny_resnet'.*"
