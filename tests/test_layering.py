@@ -28,12 +28,16 @@ FORBIDDEN = {
 
 #: The modules that may import TensorFlow: the ops' backend dispatch,
 #: tf.data code, tokenizers' string ops, gfile downloads, TensorBoard
-#: summaries, tf.distribute, and the benchmarks' TensorFlow peers.
+#: summaries, tf.distribute, exports, and the benchmarks' TensorFlow peers.
 TENSORFLOW_ALLOWED = {
     "zoo_ops/_backend.py",
     "zoo/task.py",                    # tf.data in fit / predict
     "zoo/nlp/tokenizers.py",          # tensorflow-text string ops
     "zoo/presets/download.py",        # tf.io.gfile for gs:// and ram://
+    "zoo/serving/checks.py",          # export: SavedModel / LiteRT
+    "zoo/serving/export.py",
+    "zoo/serving/litert.py",
+    "zoo/serving/signatures.py",
     "training/data/augment.py",
     "training/data/image_classification.py",
     "training/data/readers.py",

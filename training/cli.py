@@ -4,6 +4,7 @@
 zoo models "resnet*"        # registered architectures
 zoo presets "resnet*"       # presets: parameters, input size, weights, license
 zoo train ...               # training experiments (training/train_cli.py)
+zoo export ...              # serving artifacts (training/export_cli.py)
 zoo bench ...               # benchmarks (benchmarks/cli.py)
 ```
 
@@ -21,7 +22,8 @@ import importlib.util
 import sys
 
 #: Modules that add a subcommand, in the order `zoo --help` lists them.
-SUBCOMMAND_MODULES = ("training.train_cli", "benchmarks.cli")
+SUBCOMMAND_MODULES = ("training.train_cli", "training.export_cli",
+                      "benchmarks.cli")
 
 
 def _models(args):

@@ -42,6 +42,7 @@ _LAZY = {
     "from_preset": "zoo.presets",
     "list_presets": "zoo.presets",
     "create_model": "zoo.registry",
+    "export": "zoo.serving",
     "list_models": "zoo.registry",
     "register_model": "zoo.registry",
     "register_variants": "zoo.registry",

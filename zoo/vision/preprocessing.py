@@ -18,18 +18,22 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos3",
                   "lanczos5")
 
 
-def shorter_side_size(height, width, size):
+def shorter_side_size(height, width, size, backend=None):
     """torchvision's `Resize(size)` target: the shorter side to `size`, the
-    longer to `int(size * long / short)`. Works on ints and on tensors."""
+    longer to `int(size * long / short)`. Works on ints and on tensors
+    (`backend`: the Keras backend module of the tensors, default the global
+    one; a layer inside a TensorFlow graph on another backend passes its
+    own)."""
     if isinstance(height, int) and isinstance(width, int):
         if width <= height:
             return int(size * height / width), size
         return size, int(size * width / height)
-    ops = keras.ops
-    h = ops.cast(height, "float32")
-    w = ops.cast(width, "float32")
-    long_h = ops.cast(ops.floor(size * h / w), "int32")
-    long_w = ops.cast(ops.floor(size * w / h), "int32")
+    cast = backend.cast if backend else keras.ops.cast
+    ops = backend.numpy if backend else keras.ops
+    h = cast(height, "float32")
+    w = cast(width, "float32")
+    long_h = cast(ops.floor(size * h / w), "int32")
+    long_w = cast(ops.floor(size * w / h), "int32")
     return (ops.where(w <= h, long_h, size), ops.where(w <= h, size, long_w))
 
 
@@ -64,7 +68,8 @@ class ResizeAndCenterCrop(DataLayer):
         th, tw = self.image_size
         if th == tw:
             return shorter_side_size(height, width,
-                                     math.floor(th / self.crop_pct))
+                                     math.floor(th / self.crop_pct),
+                                     backend=self.backend)
         return (math.floor(th / self.crop_pct),
                 math.floor(tw / self.crop_pct))
 

@@ -1,0 +1,146 @@
+"""The check of an artifact against the Keras model it came from: the same
+inputs through both, the largest absolute difference per output."""
+
+import logging
+
+import numpy as np
+
+from zoo.serving.export import IMAGE_KEY, TOLERANCE, ExportError
+
+logger = logging.getLogger(__name__)
+
+#: Texts the check of a text encoder runs on by default.
+DEFAULT_TEXTS = ("A photo of a cat sitting on a mat.",
+                 "Exported models answer without Python.", "zoo")
+
+
+def sample_images(model, count=3, seed=0, size=None):
+    """Deterministic smooth uint8 test images around the model's input size
+    (two of one size, batched together, and one of another; all of `size`
+    when given), each a sum of random low-frequency waves."""
+    preprocessor = model.preprocessor
+    height, width = preprocessor.image_size
+    shape = tuple(model.inputs[0].shape[1:])
+    channels = shape[0] if getattr(preprocessor, "data_format", "") == (
+        "channels_first") else shape[-1]
+    sizes = [(int(height * 1.3) + 1, int(width * 1.1) + 3)] * 2 + [
+        (max(height // 2, 8) + 5, int(width * 1.7))]
+    if size is not None:
+        sizes = [tuple(size)] * count
+    rng = np.random.default_rng(seed)
+    images = []
+    for h, w in sizes[:count]:
+        y, x = np.mgrid[0:h, 0:w] / max(h, w)
+        planes = []
+        for _ in range(channels):
+            wave = sum(np.sin(2 * np.pi * (rng.uniform(0.5, 3) * x
+                                           + rng.uniform(0.5, 3) * y)
+                              + rng.uniform(0, 6)) for _ in range(3))
+            planes.append(127.5 + 40 * wave)
+        images.append(np.clip(np.stack(planes, -1), 0, 255).astype("uint8"))
+    return images
+
+
+def encode_png(image):
+    """PNG bytes of a uint8 `[h, w, c]` array (lossless: the check's
+    decoded image equals the array)."""
+    import tensorflow as tf
+
+    return tf.io.encode_png(image).numpy()
+
+
+def tf_example(encoded):
+    """A serialised `tf.train.Example` with the image under the Model
+    Garden's key."""
+    import tensorflow as tf
+
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded]))
+    return tf.train.Example(features=tf.train.Features(
+        feature={IMAGE_KEY: feature})).SerializeToString()
+
+
+def reference_outputs(model, kind, samples):
+    """What the Keras model says about `samples`, as the artifact's output
+    names: image classifiers `logits` (or none) and `probs`; text encoders
+    `embeddings`."""
+    import keras
+
+    if kind == "text_encoder":
+        return {"embeddings": model.embed(list(samples))}
+    preprocessed = np.stack([
+        np.asarray(keras.ops.convert_to_numpy(
+            model.preprocessor(_layout(model, image[None]))))[0]
+        for image in samples])
+    scores = np.asarray(keras.ops.convert_to_numpy(
+        model(preprocessed, training=False)), "float64")
+    if model.activation is None:
+        shifted = scores - scores.max(-1, keepdims=True)
+        probabilities = np.exp(shifted) / np.exp(shifted).sum(-1,
+                                                              keepdims=True)
+        return {"logits": scores, "probs": probabilities}
+    return {"probs": scores}
+
+
+def _layout(model, images):
+    if getattr(model.preprocessor, "data_format", "") == "channels_first":
+        return np.transpose(images, (0, 3, 1, 2))
+    return images
+
+
+def artifact_inputs(input_type, samples):
+    """Batches to feed the artifact: `[(indices, inputs)]`; same-size images
+    go together."""
+    if input_type == "text":
+        return [(list(range(len(samples))),
+                 np.asarray([s.encode() for s in samples], object))]
+    if input_type == "image_tensor":
+        groups = {}
+        for index, image in enumerate(samples):
+            groups.setdefault(image.shape, []).append(index)
+        return [(indices, np.stack([samples[i] for i in indices]))
+                for indices in groups.values()]
+    encoded = [encode_png(image) for image in samples]
+    if input_type == "tf_example":
+        encoded = [tf_example(e) for e in encoded]
+    return [(list(range(len(samples))), np.asarray(encoded, object))]
+
+
+def check(model, kind, input_type, run, samples=None, tolerance=TOLERANCE):
+    """Runs the artifact (`run({"inputs": array}) -> {name: array}`) and the
+    Keras model on the same samples.
+
+    Returns:
+        `{output: max abs difference}` (logits: relative to their largest
+        magnitude).
+
+    Raises:
+        ExportError: a difference above `tolerance`.
+    """
+    if samples is None:
+        samples = (list(DEFAULT_TEXTS) if kind == "text_encoder"
+                   else sample_images(model))
+    expected = reference_outputs(model, kind, samples)
+    got = {name: [None] * len(samples) for name in expected}
+    for indices, inputs in artifact_inputs(input_type, samples):
+        outputs = run({"inputs": inputs})
+        for name in expected:
+            for row, index in enumerate(indices):
+                got[name][index] = np.asarray(outputs[name][row], "float64")
+    differences = {}
+    for name, reference in expected.items():
+        difference = float(np.abs(np.stack(got[name]) - reference).max())
+        if name == "logits":
+            difference /= max(1.0, float(np.abs(reference).max()))
+        differences[name] = difference
+    logger.info("export check on %d samples: max abs difference %s",
+                len(samples), ", ".join(f"{k} {v:.2e}"
+                                        for k, v in differences.items()))
+    worst = max(differences, key=differences.get)
+    if differences[worst] > tolerance:
+        raise ExportError(
+            f"the exported artifact differs from the Keras model: {worst} by "
+            f"{differences[worst]:.3g} (max abs, more than {tolerance:g}); "
+            "nothing was written.")
+    return differences
+
+

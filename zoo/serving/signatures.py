@@ -1,0 +1,193 @@
+"""The serving functions around a converted network: TensorFlow graphs that
+decode, preprocess, run the network and post-process.
+
+Input and output names follow the Model Garden's exported classifiers
+(`inputs`; `logits`, `probs`), so its clients read zoo's artifacts.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.serving.export import IMAGE_KEY
+
+
+def resize_matrices(preprocessor, height, width):
+    """`(rows [H, height], cols [W, width])`: the preprocessor's resize and
+    centre crop of a `height x width` image as two matrices, `out =
+    rows @ image @ cols.T` per channel.
+
+    The resize is separable and a convex combination of pixels, so feeding
+    it images that are one along a single row (column) and constant across
+    the other axis reads off one column of each matrix. LiteRT runs these
+    products with builtin ops where its converter has no antialiased resize
+    (`ScaleAndTranslate`).
+    """
+    import keras
+
+    crop = next(layer for layer in preprocessor.layers
+                if layer.name == "resize_and_crop")
+    channels_first = crop.data_format == "channels_first"
+
+    def operator(size, axis):
+        basis = np.zeros((size, height, width, 1), "float32")
+        for i in range(size):
+            if axis == 0:
+                basis[i, i, :, 0] = 1.0
+            else:
+                basis[i, :, i, 0] = 1.0
+        if channels_first:
+            basis = np.transpose(basis, (0, 3, 1, 2))
+        out = np.asarray(keras.ops.convert_to_numpy(crop(basis)), "float64")
+        if channels_first:
+            out = np.transpose(out, (0, 2, 3, 1))
+        # out[i, y, x] = M[y, i] (constant along the other axis)
+        middle = out.shape[2 - axis] // 2
+        column = out[:, :, middle, 0] if axis == 0 else out[:, middle, :, 0]
+        return column.T.astype("float32")
+
+    return operator(height, 0), operator(width, 1)
+
+
+def image_classifier(network, model, input_type, top_k, class_names,
+                     input_size=None):
+    """`(module, input spec, output specs)` of an image classifier.
+
+    Args:
+        network: the loaded SavedModel of the bare network (float input,
+            preprocessed; its `serve` endpoint).
+        model: the zoo `ImageClassifier` (for its preprocessor, input shape,
+            activation).
+        input_type: `"image_tensor"`, `"image_bytes"` or `"tf_example"`.
+        top_k: int, classes in the `top_k_*` outputs.
+        class_names: list of str, or None (no `top_k_names` output).
+        input_size: None (a batch of images of any size), or `(height,
+            width)`: one image of that size, resized by matrix products
+            (`resize_matrices`), for LiteRT.
+
+    Returns:
+        a `tf.Module` whose `serve` is the signature's `tf.function`, the
+        input's `{shape, dtype}` and `{output: {shape, dtype}}`.
+    """
+    preprocessor = model.preprocessor
+    channels_first = getattr(preprocessor, "data_format",
+                             "channels_last") == "channels_first"
+    shape = tuple(model.inputs[0].shape[1:])
+    channels = shape[0] if channels_first else shape[-1]
+    activation = model.activation
+    names = (tf.constant(list(class_names)) if class_names is not None
+             else None)
+
+    if input_size is None:
+        def preprocess(images):
+            if channels_first:
+                images = tf.transpose(images, (0, 3, 1, 2))
+            return tf.cast(preprocessor(images), tf.float32)
+    else:
+        rows, cols = resize_matrices(preprocessor, *input_size)
+        scale = np.array([preprocessor.scale / s for s in preprocessor.std],
+                         "float32")
+        offset = np.array([-m / s for m, s in zip(preprocessor.mean,
+                                                  preprocessor.std)],
+                          "float32")
+
+        def preprocess(images):
+            x = tf.cast(images, tf.float32) * scale + offset
+            x = tf.einsum("yi,bixc->byxc", rows, x)
+            x = tf.einsum("xj,byjc->byxc", cols, x)
+            if channels_first:
+                x = tf.transpose(x, (0, 3, 1, 2))
+            return x
+
+    def classify(images):
+        scores = network.serve(images)
+        scores = tf.cast(scores, tf.float32)
+        outputs = {}
+        if activation is None:
+            outputs["logits"] = scores
+            probabilities = tf.nn.softmax(scores, axis=-1)
+        else:   # the model already outputs probabilities
+            probabilities = scores
+        outputs["probs"] = probabilities
+        values, indices = tf.math.top_k(probabilities, k=top_k)
+        outputs["top_k_classes"] = indices
+        outputs["top_k_scores"] = values
+        if names is not None:
+            outputs["top_k_names"] = tf.gather(names, indices)
+        return outputs
+
+    def decode(encoded):
+        image = tf.io.decode_image(encoded, channels=channels,
+                                   expand_animations=False)
+        image.set_shape((None, None, channels))
+        return preprocess(image[None])[0]
+
+    def decode_all(encoded):
+        return tf.map_fn(decode, encoded, fn_output_signature=tf.TensorSpec(
+            shape, tf.float32))
+
+    if input_type == "image_tensor":
+        # LiteRT's: one image of a fixed size (its interpreter rejects the
+        # free batch dimension of the converted network's intermediates).
+        batch, height, width = (1, *input_size) if input_size else (
+            None, None, None)
+        spec = tf.TensorSpec((batch, height, width, channels), tf.uint8,
+                             name="inputs")
+
+        @tf.function(input_signature=[spec])
+        def serve(inputs):
+            return classify(preprocess(inputs))
+    elif input_type == "image_bytes":
+        spec = tf.TensorSpec((None,), tf.string, name="inputs")
+
+        @tf.function(input_signature=[spec])
+        def serve(inputs):
+            return classify(decode_all(inputs))
+    else:
+        spec = tf.TensorSpec((None,), tf.string, name="inputs")
+        features = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+
+        @tf.function(input_signature=[spec])
+        def serve(inputs):
+            parsed = tf.io.parse_example(inputs, features)
+            return classify(decode_all(parsed[IMAGE_KEY]))
+
+    module = tf.Module()
+    module.network = network
+    module.serve = serve
+    return module, _spec(spec), _output_specs(serve)
+
+
+def text_encoder(network, model):
+    """`(module, input spec, output specs)` of a text encoder: strings in,
+    `embeddings` out (mean over real tokens, L2-normalised: `embed()`)."""
+    preprocessor = model.preprocessor
+    spec = tf.TensorSpec((None,), tf.string, name="inputs")
+
+    @tf.function(input_signature=[spec])
+    def serve(inputs):
+        features = preprocessor(inputs)
+        features = {key: tf.cast(value, tf.int32)
+                    for key, value in features.items()}
+        outputs = network.serve(features)
+        sequence = tf.cast(outputs["sequence_output"], tf.float32)
+        mask = tf.cast(features["padding_mask"], tf.float32)[:, :, None]
+        pooled = tf.reduce_sum(sequence * mask, axis=1) / tf.maximum(
+            tf.reduce_sum(mask, axis=1), 1e-9)
+        return {"embeddings": tf.math.l2_normalize(pooled, axis=-1)}
+
+    module = tf.Module()
+    module.network = network
+    module.serve = serve
+    return module, _spec(spec), _output_specs(serve)
+
+
+def _spec(spec):
+    return {"name": spec.name, "shape": list(spec.shape.as_list()),
+            "dtype": spec.dtype.name}
+
+
+def _output_specs(function):
+    concrete = function.get_concrete_function()
+    return {name: {"shape": tensor.shape.as_list(),
+                   "dtype": tensor.dtype.name}
+            for name, tensor in concrete.structured_outputs.items()}
