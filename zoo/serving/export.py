@@ -121,7 +121,12 @@ def export(model, path, *, format="saved_model", input_type=None, top_k=5,
     if format == "tflite" and input_type != "image_tensor":
         raise ExportError(
             f"format='tflite' takes input_type='image_tensor' (LiteRT has no "
-            f"image decoding); {input_type!r} works with 'saved_model'.")
+            f"image decoding or tokenizer); {input_type!r} works with "
+            "'saved_model'.")
+    if input_size is not None and format != "tflite":
+        raise ExportError(
+            "input_size fixes a LiteRT file's input; a SavedModel takes "
+            "images of any size.")
     if kind == "image_classifier":
         _check_top_k(top_k)
 
