@@ -105,16 +105,14 @@ def artifact_inputs(input_type, samples):
     return [(list(range(len(samples))), np.asarray(encoded, object))]
 
 
-def check(model, kind, input_type, run, samples=None, tolerance=TOLERANCE):
+def compare(model, kind, input_type, run, samples=None):
     """Runs the artifact (`run({"inputs": array}) -> {name: array}`) and the
     Keras model on the same samples.
 
     Returns:
-        `{output: max abs difference}` (logits: relative to their largest
-        magnitude).
-
-    Raises:
-        ExportError: a difference above `tolerance`.
+        `(differences, got, expected)`: `{output: max abs difference}`
+        (logits: relative to their largest magnitude), and both sides'
+        outputs `{name: [samples, ...]}` in the samples' order.
     """
     if samples is None:
         samples = (list(DEFAULT_TEXTS) if kind == "text_encoder"
@@ -126,15 +124,29 @@ def check(model, kind, input_type, run, samples=None, tolerance=TOLERANCE):
         for name in expected:
             for row, index in enumerate(indices):
                 got[name][index] = np.asarray(outputs[name][row], "float64")
+    got = {name: np.stack(rows) for name, rows in got.items()}
     differences = {}
     for name, reference in expected.items():
-        difference = float(np.abs(np.stack(got[name]) - reference).max())
+        difference = float(np.abs(got[name] - reference).max())
         if name == "logits":
             difference /= max(1.0, float(np.abs(reference).max()))
         differences[name] = difference
     logger.info("export check on %d samples: max abs difference %s",
                 len(samples), ", ".join(f"{k} {v:.2e}"
                                         for k, v in differences.items()))
+    return differences, got, expected
+
+
+def check(model, kind, input_type, run, samples=None, tolerance=TOLERANCE):
+    """`compare`, raising when the artifact is off.
+
+    Returns:
+        `{output: max abs difference}`.
+
+    Raises:
+        ExportError: a difference above `tolerance`.
+    """
+    differences, _, _ = compare(model, kind, input_type, run, samples)
     worst = max(differences, key=differences.get)
     if differences[worst] > tolerance:
         raise ExportError(
@@ -142,5 +154,3 @@ def check(model, kind, input_type, run, samples=None, tolerance=TOLERANCE):
             f"{differences[worst]:.3g} (max abs, more than {tolerance:g}); "
             "nothing was written.")
     return differences
-
-

@@ -158,25 +158,18 @@ def export(model, path, *, format="saved_model", input_type=None, top_k=5,
                 names, input_size=input_size)
         else:
             module, spec, outputs = signatures.text_encoder(core, model)
+        fields = {"fused": fused, "outputs": outputs, "source": source or {},
+                  "inputs": {"images" if kind == "image_classifier"
+                             else "text": spec}}
         if format == "saved_model":
-            card = _write_saved_model(module, path, work, model, kind,
-                                      input_type, samples, verify)
-        else:
-            from zoo.serving import litert
+            return _write_saved_model(module, path, model, kind, input_type,
+                                      samples, verify, fields)
+        from zoo.serving import litert
 
-            card = litert.write(module, path, work, model, quantize,
-                                samples, verify)
+        return litert.write(module, path, work, model, quantize, samples,
+                            verify, fields)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    card.update({
-        "fused": fused,
-        "outputs": outputs,
-        "source": source or {},
-    })
-    card.setdefault("inputs", {"images" if kind == "image_classifier"
-                               else "text": spec})
-    _write_card(card)
-    return card
 
 
 def model_kind(model):
@@ -184,10 +177,12 @@ def model_kind(model):
     the model lacks."""
     from zoo.vision.image_classifier import ImageClassifier
 
+    from zoo.nlp.encoders.base import TextEncoder
+
     preprocessor = getattr(model, "preprocessor", None)
     if isinstance(model, ImageClassifier):
         kind = "image_classifier"
-    elif hasattr(model, "embed") and hasattr(model, "hidden_size"):
+    elif isinstance(model, TextEncoder):
         kind = "text_encoder"
     else:
         raise ExportError(
@@ -312,8 +307,8 @@ def _versions(directory):
     return sorted(int(n) for n in os.listdir(directory) if n.isdigit())
 
 
-def _write_saved_model(module, path, work, model, kind, input_type, samples,
-                       verify):
+def _write_saved_model(module, path, model, kind, input_type, samples,
+                       verify, fields):
     import tensorflow as tf
 
     from zoo.serving import checks
@@ -347,8 +342,8 @@ def _write_saved_model(module, path, work, model, kind, input_type, samples,
                 samples)
         final = os.path.join(path, str(version))
         card["path"] = final
-        with open(os.path.join(staging, CARD_NAME), "w") as f:
-            json.dump(card, f)
+        card.update(fields)
+        write_card(card, os.path.join(staging, CARD_NAME))
         os.replace(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -375,11 +370,8 @@ def _base_card(format, input_type, model):
     }
 
 
-def _write_card(card):
-    """Rewrites the card with the fields known only at the end."""
-    target = card["path"]
-    card_path = (os.path.join(target, CARD_NAME) if os.path.isdir(target)
-                 else target + ".json")
+def write_card(card, card_path):
+    """Writes `card` as JSON to `card_path`, atomically."""
     tmp = card_path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(card, f, indent=2, default=_jsonable)

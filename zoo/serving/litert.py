@@ -14,7 +14,8 @@ import os
 
 import numpy as np
 
-from zoo.serving.export import TOLERANCE, ExportError, _base_card
+from zoo.serving.export import (TOLERANCE, ExportError, _base_card,
+                                write_card)
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +78,9 @@ def runner(flat_buffer):
     return run
 
 
-def write(module, path, work, model, quantize, samples, verify):
+def write(module, path, work, model, quantize, samples, verify, fields):
     """Converts, checks and writes the `.tflite` file and its card
-    (`<path>.json`); returns the card."""
+    (`<path>.json`, with `fields` added); returns the card."""
     from zoo.serving import checks
 
     path = os.fspath(path)
@@ -95,28 +96,20 @@ def write(module, path, work, model, quantize, samples, verify):
     if quantize:
         float_buffer, _ = convert(module, work)
         card["float_size_bytes"] = len(float_buffer)
-        if samples is None:
-            samples = checks.sample_images(model)
-        expected = checks.reference_outputs(model, "image_classifier",
-                                            samples)
-        got = np.concatenate([run({"inputs": batch})["probs"]
-                              for _, batch in checks.artifact_inputs(
-                                  "image_tensor", samples)])
-        order = [i for indices, _ in checks.artifact_inputs(
-            "image_tensor", samples) for i in indices]
-        reference = expected["probs"][order]
-        card["max_abs_diff"] = {
-            "probs": float(np.abs(got - reference).max())}
+        differences, got, expected = checks.compare(
+            model, "image_classifier", "image_tensor", run, samples)
+        card["max_abs_diff"] = {"probs": differences["probs"]}
         card["top1_agreement"] = float(np.mean(
-            got.argmax(-1) == reference.argmax(-1)))
+            got["probs"].argmax(-1) == expected["probs"].argmax(-1)))
         logger.info("int8 LiteRT: %d bytes (float %d), top-1 agreement %.3f"
                     " on %d samples", len(flat_buffer),
                     card["float_size_bytes"], card["top1_agreement"],
-                    len(samples))
+                    len(got["probs"]))
     elif verify:
         card["max_abs_diff"] = checks.check(
             model, "image_classifier", "image_tensor", run, samples,
             tolerance=TOLERANCE)
+    card.update(fields)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
@@ -127,4 +120,5 @@ def write(module, path, work, model, quantize, samples, verify):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    write_card(card, path + ".json")
     return card

@@ -71,6 +71,8 @@ def test_loss_is_deits(kind, alpha, tau, smoothing):
     np.testing.assert_allclose(
         np.asarray(distiller(images)), np.asarray(student(images)),
         atol=1e-6)
+    clone = zoo.vision.DeiTDistiller.from_config(distiller.get_config())
+    assert (clone.distillation, clone.alpha, clone.tau) == (kind, alpha, tau)
     # One-hot labels give the same loss as class ids.
     one_hot = np.eye(CLASSES, dtype="float32")[labels]
     assert abs(float(distiller.compute_loss(images, one_hot, heads))
