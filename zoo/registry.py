@@ -347,6 +347,52 @@ def _catalogue():
     return _CATALOGUE
 
 
+_KERAS_CLASS = re.compile(
+    r"register_keras_serializable\(\s*package=\"zoo\"\s*\)\s*\n"
+    r"class\s+(\w+)")
+
+
+def import_keras_class(registered_name):
+    """Imports the zoo module that defines and registers the Keras class
+    `registered_name` (`"zoo>ImageClassifier"`), found by reading the
+    sources; returns the class, or None when no zoo module defines it."""
+    import keras
+
+    cls = keras.saving.get_registered_object(registered_name)
+    package, _, name = (registered_name or "").partition(">")
+    if cls is not None or package != "zoo" or not name:
+        return cls
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        if name not in _KERAS_CLASS.findall(path.read_text()):
+            continue
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        _import(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+        return keras.saving.get_registered_object(registered_name)
+    return None
+
+
+def deserialize(spec):
+    """`keras.saving.deserialize_keras_object(spec)`, after importing the
+    zoo modules that register the classes `spec` names at any depth (a
+    fresh process has not imported them)."""
+    import keras
+
+    def visit(value):
+        if isinstance(value, dict):
+            name = value.get("registered_name")
+            if isinstance(name, str) and name.startswith("zoo>"):
+                import_keras_class(name)
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    visit(spec)
+    return keras.saving.deserialize_keras_object(spec)
+
+
 def catalogue_entries():
     """`{name: ModelEntry}` as read from the source files (for tests)."""
     return dict(_catalogue()[0])

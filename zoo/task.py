@@ -150,9 +150,15 @@ class Task(keras.Model):
         config = dict(config)
         for key in ("backbone", "preprocessor"):
             if isinstance(config.get(key), dict):
-                config[key] = keras.saving.deserialize_keras_object(
+                config[key] = _deserialize(
                     config[key]
                 )
         if "dtype" in config:
             config["dtype"] = deserialize_dtype(config["dtype"])
         return cls(**config)
+
+
+def _deserialize(spec):
+    from zoo.registry import deserialize
+
+    return deserialize(spec)

@@ -624,7 +624,7 @@ class TextPreprocessor(_StringLayer):
         kwargs.pop("dtype", None)
         super().__init__(dtype="int32", **kwargs)
         if isinstance(tokenizer, dict):
-            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
+            tokenizer = _deserialize(tokenizer)
         if on_overflow not in OVERFLOW_MODES:
             raise ValueError(
                 f"TextPreprocessor: on_overflow={on_overflow!r} is not one of "
@@ -785,7 +785,7 @@ class TextPreprocessor(_StringLayer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["tokenizer"] = keras.saving.deserialize_keras_object(
+        config["tokenizer"] = _deserialize(
             config["tokenizer"])
         return cls(**config)
 
@@ -827,3 +827,9 @@ def preprocessor_from_preset_config(preprocessing, assets):
         )
     return TextPreprocessor(tokenizer, sequence_length=sequence_length,
                             on_overflow=on_overflow)
+
+
+def _deserialize(spec):
+    from zoo.registry import deserialize
+
+    return deserialize(spec)

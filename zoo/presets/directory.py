@@ -135,7 +135,10 @@ def save_preset(model, preset_dir):
 
 
 def _registered_class(spec, where):
-    cls = keras.saving.get_registered_object(spec.get("registered_name"))
+    from zoo.registry import import_keras_class
+
+    # A fresh process may not have imported the family's module yet.
+    cls = import_keras_class(spec.get("registered_name"))
     if cls is None:
         raise PresetError(
             f"{where} names the class {spec.get('registered_name')!r}, which "
@@ -198,7 +201,7 @@ def load_preset_directory(path, options):
         spec = dict(backbone_spec)
         spec["config"] = {**backbone_config, **extra}
         try:
-            return keras.saving.deserialize_keras_object(spec)
+            return _deserialize(spec)
         except (TypeError, ValueError) as e:
             raise PresetError(
                 f"Cannot build the backbone of {path}: {e}") from None
@@ -258,7 +261,7 @@ def _restore_preprocessor(model, path, from_task_config):
     preprocessor = model.preprocessor if from_task_config else None
     if preprocessor is None and (path / PREPROCESSOR_CONFIG_FILE).is_file():
         try:
-            preprocessor = keras.saving.deserialize_keras_object(
+            preprocessor = _deserialize(
                 read_json(path / PREPROCESSOR_CONFIG_FILE))
         except (TypeError, ValueError) as e:
             raise PresetError(
@@ -272,3 +275,9 @@ def _restore_preprocessor(model, path, from_task_config):
     if (backbone is not None and hasattr(backbone, "embed")
             and backbone.preprocessor is None):
         backbone.preprocessor = preprocessor
+
+
+def _deserialize(spec):
+    from zoo.registry import deserialize
+
+    return deserialize(spec)

@@ -178,8 +178,14 @@ class DeiTDistiller(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["student"] = keras.saving.deserialize_keras_object(
+        config["student"] = _deserialize(
             config["student"])
-        config["teacher"] = keras.saving.deserialize_keras_object(
+        config["teacher"] = _deserialize(
             config["teacher"])
         return cls(**config)
+
+
+def _deserialize(spec):
+    from zoo.registry import deserialize
+
+    return deserialize(spec)
