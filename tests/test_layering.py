@@ -34,10 +34,11 @@ TENSORFLOW_ALLOWED = {
     "zoo/task.py",                    # tf.data in fit / predict
     "zoo/nlp/tokenizers.py",          # tensorflow-text string ops
     "zoo/presets/download.py",        # tf.io.gfile for gs:// and ram://
-    "zoo/serving/checks.py",          # export: SavedModel / LiteRT
+    "zoo/serving/checks.py",          # export: SavedModel, LiteRT, ONNX
     "zoo/serving/export.py",
     "zoo/serving/litert.py",
     "zoo/serving/signatures.py",
+    "training/predict_cli.py",        # zoo predict decodes image files
     "training/data/augment.py",
     "training/data/image_classification.py",
     "training/data/readers.py",

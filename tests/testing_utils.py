@@ -370,3 +370,28 @@ def huggingface_vit_state_dict(patch=8, hidden=32, layers=2,
     if pooler:
         linear("pooler.dense", hidden, hidden)
     return {k: np.asarray(v, "float32") for k, v in state.items()}
+
+
+def small_classifier(num_classes=5, input_shape=(32, 32, 3), **preprocessing):
+    """A quarter-width ResNet-18 (178k parameters at 5 classes) with an
+    `ImagePreprocessor` (defaults: no crop, pixels / 255), for tests of
+    exports and commands that need a real zoo model, not a large one."""
+    import zoo
+
+    model = zoo.create_model("resnet18", num_classes=num_classes,
+                             input_shape=input_shape,
+                             stage_filters=[8, 16, 32, 64], stem_width=8)
+    preprocessing = {"crop_pct": 1.0, "scale": 1 / 255, **preprocessing}
+    model.preprocessor = zoo.ImagePreprocessor(
+        image_size=input_shape[:2], **preprocessing)
+    return model
+
+
+def keras_probabilities(model, images):
+    """Softmax of the model's logits on uint8 `images`, each through its
+    own preprocessor (what an export of it must give), float64."""
+    logits = np.stack([np.asarray(model(np.asarray(
+        model.preprocessor(image[None])), training=False))[0]
+        for image in images]).astype("float64")
+    logits -= logits.max(-1, keepdims=True)
+    return np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)

@@ -16,6 +16,8 @@ decoder's error.
 
 import logging
 
+import numpy as np
+
 from training.config.base import ConfigError
 from training.data import readers
 
@@ -105,6 +107,57 @@ def _random_crop_resize(image, size, seed, area_range, aspect_range,
     return tf.image.resize(image, size, method=method)
 
 
+def _read(data_config, image_size, channels, num_classes, seed,
+          num_shards=1, shard_index=0):
+    """`(dataset of (record, label), decoded)` from the data config's
+    source, `num_examples` of it."""
+    file_type = readers.infer_file_type(data_config)
+    if file_type == "tfrecord":
+        dataset, decoded = readers.read_tfrecords(data_config, num_shards,
+                                                  shard_index)
+    elif file_type == "folder":
+        dataset, decoded = readers.read_folder(data_config, num_shards,
+                                               shard_index)
+    elif file_type == "tfds":
+        dataset, decoded = readers.read_tfds(data_config, num_shards,
+                                             shard_index)
+    elif file_type == "synthetic":
+        dataset, decoded = readers.read_synthetic(
+            data_config, tuple(image_size) + (channels,), num_classes,
+            seed + shard_index)
+    else:
+        dataset, decoded = readers.read_digits(bool(data_config.is_training),
+                                               num_shards, shard_index)
+    if data_config.num_examples > 0 and file_type != "synthetic":
+        dataset = dataset.take(data_config.num_examples)
+    return dataset, decoded
+
+
+def raw_examples(data_config, *, image_size, channels, num_classes,
+                 limit=None, seed=0):
+    """The data config's images as they are stored, decoded to uint8 but
+    neither resized nor normalised, and their labels: `(images, labels)`,
+    a list of `[h, w, channels]` arrays and an int array, in the source's
+    order, at most `limit` of them (what an exported model is evaluated
+    and calibrated on). Undecodable images are skipped.
+    """
+    import tensorflow as tf
+
+    dataset, decoded = _read(data_config, image_size, channels, num_classes,
+                             seed)
+    if limit is not None:
+        dataset = dataset.take(limit)
+    images, labels = [], []
+    for record, label in dataset.as_numpy_iterator():
+        try:
+            image = _decode(record, channels, decoded)
+        except tf.errors.InvalidArgumentError:
+            continue
+        images.append(np.asarray(image))
+        labels.append(int(np.asarray(label).reshape(-1)[0]))
+    return images, np.asarray(labels, "int64")
+
+
 def build_image_dataset(
     data_config,
     *,
@@ -172,25 +225,8 @@ def build_image_dataset(
             f"global_batch_size={data_config.global_batch_size} must be a "
             f"positive multiple of the {num_shards} process(es)."
         )
-    file_type = readers.infer_file_type(data_config)
-    if file_type == "tfrecord":
-        dataset, decoded = readers.read_tfrecords(data_config, num_shards,
-                                                  shard_index)
-    elif file_type == "folder":
-        dataset, decoded = readers.read_folder(data_config, num_shards,
-                                               shard_index)
-    elif file_type == "tfds":
-        dataset, decoded = readers.read_tfds(data_config, num_shards,
-                                             shard_index)
-    elif file_type == "synthetic":
-        dataset, decoded = readers.read_synthetic(
-            data_config, tuple(image_size) + (channels,), num_classes,
-            seed + shard_index)
-    else:
-        dataset, decoded = readers.read_digits(is_training, num_shards,
-                                               shard_index)
-    if data_config.num_examples > 0 and file_type != "synthetic":
-        dataset = dataset.take(data_config.num_examples)
+    dataset, decoded = _read(data_config, image_size, channels, num_classes,
+                             seed, num_shards, shard_index)
     if data_config.cache:
         dataset = dataset.cache()
 

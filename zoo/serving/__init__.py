@@ -1,6 +1,8 @@
-"""Export for serving: a TensorFlow SavedModel (TF Serving layout) or a
-LiteRT (TFLite) flat buffer with the preprocessing and the post-processing
-inside, checked against the Keras model before it is reported done.
+"""Export for serving: a TensorFlow SavedModel (TF Serving layout), a
+LiteRT (TFLite) flat buffer or an ONNX file with the preprocessing and the
+post-processing inside, checked against the Keras model before it is
+reported done; int8 (Keras, LiteRT, ONNX Runtime), full-integer LiteRT and
+bfloat16 variants with their agreement and sizes recorded.
 
 ```python
 import zoo
@@ -30,10 +32,12 @@ from zoo.serving.export import (  # noqa: F401
     CARD_NAME,
     FORMATS,
     INPUT_TYPES,
+    PRECISIONS,
+    QUANTIZATIONS,
     ExportError,
     export,
     read_card,
 )
 
-__all__ = ["CARD_NAME", "ExportError", "FORMATS", "INPUT_TYPES", "export",
-           "read_card"]
+__all__ = ["CARD_NAME", "ExportError", "FORMATS", "INPUT_TYPES",
+           "PRECISIONS", "QUANTIZATIONS", "export", "read_card"]

@@ -105,7 +105,7 @@ def artifact_inputs(input_type, samples):
     return [(list(range(len(samples))), np.asarray(encoded, object))]
 
 
-def compare(model, kind, input_type, run, samples=None):
+def compare(model, kind, input_type, run, samples=None, log=True):
     """Runs the artifact (`run({"inputs": array}) -> {name: array}`) and the
     Keras model on the same samples.
 
@@ -131,9 +131,9 @@ def compare(model, kind, input_type, run, samples=None):
         if name == "logits":
             difference /= max(1.0, float(np.abs(reference).max()))
         differences[name] = difference
-    logger.info("export check on %d samples: max abs difference %s",
-                len(samples), ", ".join(f"{k} {v:.2e}"
-                                        for k, v in differences.items()))
+    (logger.info if log else logger.debug)(
+        "export check on %d samples: max abs difference %s", len(samples),
+        ", ".join(f"{k} {v:.2e}" for k, v in differences.items()))
     return differences, got, expected
 
 
@@ -154,3 +154,79 @@ def check(model, kind, input_type, run, samples=None, tolerance=TOLERANCE):
             f"{differences[worst]:.3g} (max abs, more than {tolerance:g}); "
             "nothing was written.")
     return differences
+
+
+def agreement(model, run, samples=None, input_type="image_tensor",
+              kind="image_classifier"):
+    """What a quantised or bfloat16 artifact is held to, against the Keras
+    model on `samples`: image classifiers `{"max_abs_diff": {"probs": d},
+    "top1_agreement": share}`; text encoders `{"max_abs_diff":
+    {"embeddings": d}, "min_cosine_similarity": c}`."""
+    differences, got, expected = compare(model, kind, input_type, run,
+                                         samples)
+    if kind == "text_encoder":
+        cosine = float(np.min(np.sum(got["embeddings"]
+                                     * expected["embeddings"], -1)))
+        logger.info("embeddings within %.3g, cosine similarity >= %.4f",
+                    differences["embeddings"], cosine)
+        return {"max_abs_diff": differences,
+                "min_cosine_similarity": cosine}
+    share = float(np.mean(got["probs"].argmax(-1)
+                          == expected["probs"].argmax(-1)))
+    logger.info("top-1 agreement with the Keras model %.3f on %d samples, "
+                "probs within %.3g", share, len(got["probs"]),
+                differences["probs"])
+    return {"max_abs_diff": {"probs": differences["probs"]},
+            "top1_agreement": share}
+
+
+def accuracy(model, run, images, labels, input_type="image_tensor",
+             batch=64):
+    """Top-1 accuracy of the Keras model and of the artifact on held-out
+    `images` (uint8 arrays) with class ids `labels`.
+
+    Returns:
+        `{"examples", "keras", "artifact", "change", "agreement"}`
+        (`change`: artifact minus Keras, in accuracy points of 1.0).
+    """
+    labels = np.asarray(labels).reshape(-1)
+    images = list(images)
+    if len(images) != len(labels) or not len(images):
+        raise ExportError(
+            f"evaluation needs as many labels as images, at least one; got "
+            f"{len(images)} images and {len(labels)} labels.")
+    ours, theirs = [], []
+    for start in range(0, len(images), batch):
+        _, got, expected = compare(model, "image_classifier", input_type,
+                                   run, images[start:start + batch],
+                                   log=False)
+        ours.append(got["probs"].argmax(-1))
+        theirs.append(expected["probs"].argmax(-1))
+    ours, theirs = np.concatenate(ours), np.concatenate(theirs)
+    result = {"examples": len(labels),
+              "keras": float(np.mean(theirs == labels)),
+              "artifact": float(np.mean(ours == labels)),
+              "agreement": float(np.mean(ours == theirs))}
+    result["change"] = result["artifact"] - result["keras"]
+    logger.info("held-out top-1 on %d images: Keras %.4f, artifact %.4f "
+                "(%+.4f)", len(labels), result["keras"], result["artifact"],
+                result["change"])
+    return result
+
+
+def resized(images, size):
+    """`images` (uint8 arrays of any sizes) resized to `size` (antialiased
+    bilinear, rounded back to uint8) for a fixed-size artifact; those of
+    that size unchanged."""
+    import tensorflow as tf
+
+    out = []
+    for image in images:
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = image[..., None]
+        if tuple(image.shape[:2]) != tuple(size):
+            image = tf.image.resize(image, size, antialias=True).numpy()
+            image = np.clip(np.round(image), 0, 255).astype("uint8")
+        out.append(image)
+    return out

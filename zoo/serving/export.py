@@ -1,5 +1,6 @@
-"""`zoo.export`: SavedModel and LiteRT artifacts with the preprocessing and
-the post-processing inside, verified against the Keras model.
+"""`zoo.export`: SavedModel, LiteRT and ONNX artifacts with the
+preprocessing and the post-processing inside, verified against the Keras
+model.
 
 The network is converted by Keras' own `Model.export` (TensorFlow: traced
 directly; JAX: through jax2tf), into a temporary SavedModel. The serving
@@ -26,7 +27,7 @@ from zoo.errors import ZooError
 logger = logging.getLogger(__name__)
 
 #: Export formats.
-FORMATS = ("saved_model", "tflite")
+FORMATS = ("saved_model", "tflite", "onnx")
 #: Input types per kind of model; the first is the default.
 INPUT_TYPES = {
     "image_classifier": ("image_tensor", "image_bytes", "tf_example"),
@@ -37,8 +38,20 @@ CARD_NAME = "zoo_export.json"
 #: Largest max-abs difference a float export may have from the Keras model
 #: (probabilities, embeddings; logits relative to their largest magnitude).
 TOLERANCE = 1e-4
-#: `quantize` values, LiteRT only: dynamic-range int8 weights.
-QUANTIZATIONS = (None, "int8")
+#: `quantize` values and the formats that take them: `"int8"` weights
+#: (SavedModel: Keras' `Model.quantize`; LiteRT: post-training dynamic
+#: range; ONNX: ONNX Runtime's dynamic quantisation), `"int8_full"` (LiteRT:
+#: weights and activations, calibrated on representative images).
+QUANTIZATIONS = {
+    None: FORMATS,
+    "int8": ("saved_model", "tflite", "onnx"),
+    "int8_full": ("tflite",),
+}
+#: `precision` values and the formats that take them (bfloat16: where the
+#: CPU has bfloat16 kernels, TensorFlow's oneDNN ones).
+PRECISIONS = {"float32": FORMATS, "bfloat16": ("saved_model",)}
+#: Formats whose input is one fixed image size (no decoder, no resize op).
+FIXED_SIZE_FORMATS = ("tflite", "onnx")
 #: The Model Garden's TF Example key of the encoded image.
 IMAGE_KEY = "image/encoded"
 
@@ -49,7 +62,9 @@ class ExportError(ZooError, ValueError):
 
 
 def export(model, path, *, format="saved_model", input_type=None, top_k=5,
-           fuse=True, quantize=None, input_size=None, class_names=None, samples=None, source=None, verify=True):
+           fuse=True, quantize=None, precision="float32", input_size=None,
+           class_names=None, samples=None, representative=None,
+           evaluation=None, source=None, verify=True):
     """Exports `model` for serving and checks the artifact against it.
 
     Args:
@@ -58,27 +73,39 @@ def export(model, path, *, format="saved_model", input_type=None, top_k=5,
             a preset handle (str) that `zoo.from_preset` loads.
         path: SavedModel: a directory, written in TF Serving's layout
             (`path/<version>/saved_model.pb`, the next free version);
-            LiteRT: the `.tflite` file.
+            LiteRT and ONNX: the `.tflite` / `.onnx` file.
         format: one of `FORMATS`.
         input_type: image classifiers: `"image_tensor"` (default; uint8
             `[batch, height, width, channels]`, any size),
             `"image_bytes"` (encoded images `[batch]`) or `"tf_example"`
             (serialised examples, the image under `image/encoded`); text
-            encoders: `"text"`. LiteRT takes `image_tensor` only.
+            encoders: `"text"`. LiteRT and ONNX take `image_tensor` only.
         top_k: classes in the `top_k_*` outputs (at most the class count).
         fuse: fold batch norms into the convolutions first
             (`zoo.fusion.fuse_batch_norm`), where the model has any.
-        quantize: LiteRT only: `"int8"` (post-training dynamic-range
-            quantisation: int8 weights, float activations); its check
-            reports the difference and the top-1 agreement instead of
-            holding it to the float tolerance.
-        input_size: LiteRT only: `(height, width)` of its uint8 input
-            (default: the preset's resize size, `floor(size / crop_pct)`
-            per side); the resize and crop to the model's size are inside.
+        quantize: None, `"int8"` (int8 weights: Keras' `Model.quantize`
+            for a SavedModel, dynamic-range post-training quantisation for
+            LiteRT and ONNX) or `"int8_full"` (LiteRT: int8 weights and
+            activations, calibrated on `representative`); see
+            `QUANTIZATIONS`. Its check reports the difference and the
+            top-1 agreement instead of holding it to the float tolerance.
+        precision: `"float32"` or `"bfloat16"` (SavedModel: the network's
+            weights and arithmetic in bfloat16; checked like `quantize`).
+        input_size: LiteRT and ONNX: `(height, width)` of their uint8
+            input (default: the preset's resize size, `floor(size /
+            crop_pct)` per side); the resize and crop to the model's size
+            are inside.
         class_names: names of the classes, for the `top_k_names` output;
             default: ImageNet's for 1,000 (1,001) classes, else none.
         samples: uint8 images (or strings for text encoders) the check runs
             on; default: a few made here.
+        representative: uint8 images `int8_full` calibrates on (the
+            experiment's validation data, say); default: `samples`.
+        evaluation: `(images, labels)`, held-out uint8 images and their
+            class ids: the top-1 accuracy of the Keras model and of the
+            artifact on them goes in the card (`accuracy`). For fixed-size
+            formats the images are first resized to `input_size`, and both
+            see the resized ones.
         source: dict recorded in the card (preset name, hash, ...).
         verify: run the check (on by default; the artifact is not renamed
             into place when it fails).
@@ -89,9 +116,10 @@ def export(model, path, *, format="saved_model", input_type=None, top_k=5,
         check's `max_abs_diff`, versions, source.
 
     Raises:
-        ExportError: an unknown format, input type or quantisation; a model
-            without its preprocessor; a conversion the converter refuses
-            (naming the op and the formats that work); a failed check.
+        ExportError: an unknown format, input type, quantisation or
+            precision, or one the format does not take; a model without its
+            preprocessor; a conversion the converter refuses (naming the op
+            and the formats that work); a failed check.
     """
     if isinstance(model, str):
         import zoo
@@ -110,36 +138,38 @@ def export(model, path, *, format="saved_model", input_type=None, top_k=5,
         raise ExportError(
             f"input_type={input_type!r} does not suit a {kind.replace('_', ' ')}"
             f"; choose one of {list(valid)}.")
-    if quantize not in QUANTIZATIONS:
+    _check_option("quantize", quantize, QUANTIZATIONS, format)
+    _check_option("precision", precision, PRECISIONS, format)
+    if quantize and precision != "float32":
+        raise ExportError("quantize and precision='bfloat16' do not combine;"
+                          " choose one.")
+    fixed = format in FIXED_SIZE_FORMATS
+    if fixed and input_type != "image_tensor":
         raise ExportError(
-            f"quantize={quantize!r} is not one of {list(QUANTIZATIONS)}.")
-    if quantize and format != "tflite":
-        raise ExportError(
-            f"quantize={quantize!r} applies to format='tflite' (LiteRT "
-            "post-training quantisation); a SavedModel is exported in the "
-            "model's own precision.")
-    if format == "tflite" and input_type != "image_tensor":
-        raise ExportError(
-            f"format='tflite' takes input_type='image_tensor' (LiteRT has no "
+            f"format={format!r} takes input_type='image_tensor' (it has no "
             f"image decoding or tokenizer); {input_type!r} works with "
             "'saved_model'.")
-    if input_size is not None and format != "tflite":
+    if input_size is not None and not fixed:
         raise ExportError(
-            "input_size fixes a LiteRT file's input; a SavedModel takes "
-            "images of any size.")
+            f"input_size fixes the input of {list(FIXED_SIZE_FORMATS)} "
+            "files; a SavedModel takes images of any size.")
+    if evaluation is not None and kind != "image_classifier":
+        raise ExportError("evaluation= takes labelled images, for image "
+                          "classifiers.")
     if kind == "image_classifier":
         _check_top_k(top_k)
 
     import tensorflow as tf
 
-    from zoo.serving import signatures
+    from zoo.serving import checks, signatures
 
-    network, fused = _network(model, fuse)
+    network, fused = _network(model, fuse, quantize if format == (
+        "saved_model") else None, precision)
     work = tempfile.mkdtemp(prefix="zoo-export-")
     try:
         core_dir = os.path.join(work, "network")
-        _export_network(network, core_dir, kind)
-        core = tf.saved_model.load(core_dir)
+        _export_network(network, core_dir, kind, format)
+        core = _load_network(core_dir)
         if kind == "image_classifier":
             names = class_names if class_names is not None else (
                 default_class_names(model.num_classes))
@@ -147,27 +177,49 @@ def export(model, path, *, format="saved_model", input_type=None, top_k=5,
                 raise ExportError(
                     f"{len(names)} class names for {model.num_classes} "
                     "classes.")
-            if format == "tflite":
-                input_size = _litert_input_size(model, input_size)
+            if fixed:
+                input_size = _fixed_input_size(model, input_size)
                 if samples is None:
-                    from zoo.serving.checks import sample_images
-
-                    samples = sample_images(model, size=input_size)
+                    samples = checks.sample_images(model, size=input_size)
+                if evaluation is not None:
+                    evaluation = (checks.resized(evaluation[0], input_size),
+                                  evaluation[1])
             module, spec, outputs = signatures.image_classifier(
                 core, model, input_type, min(top_k, model.num_classes),
-                names, input_size=input_size)
+                names, input_size=input_size,
+                batch=1 if format == "tflite" else None)
         else:
             module, spec, outputs = signatures.text_encoder(core, model)
         fields = {"fused": fused, "outputs": outputs, "source": source or {},
+                  "precision": precision,
                   "inputs": {"images" if kind == "image_classifier"
                              else "text": spec}}
+        if format == "saved_model" and (quantize or precision != "float32"):
+            fields["weight_bytes"] = {"float32": _weight_bytes(model),
+                                      "exported": _weight_bytes(network)}
         if format == "saved_model":
             return _write_saved_model(module, path, model, kind, input_type,
-                                      samples, verify, fields)
+                                      samples, verify, fields, quantize,
+                                      precision, evaluation)
+        if format == "onnx":
+            from zoo.serving import onnx_export
+
+            return onnx_export.write(
+                module, tf.TensorSpec((None, *input_size, spec["shape"][-1]),
+                                      tf.uint8, name="inputs"),
+                path, work, model, quantize, samples, verify, fields,
+                evaluation)
         from zoo.serving import litert
 
+        if quantize == "int8_full" and representative is None:
+            logger.warning("int8_full calibrates on the check's synthetic "
+                           "images; pass representative= (real images of "
+                           "the task) for a faithful calibration.")
         return litert.write(module, path, work, model, quantize, samples,
-                            verify, fields)
+                            verify, fields, evaluation,
+                            representative=(
+                                None if representative is None else
+                                checks.resized(representative, input_size)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -238,7 +290,17 @@ def _check_top_k(top_k):
         raise ExportError(f"top_k must be a positive int, got {top_k!r}.")
 
 
-def _litert_input_size(model, input_size):
+def _check_option(name, value, table, format):
+    if value not in table:
+        raise ExportError(
+            f"{name}={value!r} is not one of {list(table)}.")
+    if format not in table[value]:
+        raise ExportError(
+            f"{name}={value!r} applies to format(s) {list(table[value])}, "
+            f"not {format!r}.")
+
+
+def _fixed_input_size(model, input_size):
     preprocessor = model.preprocessor
     if input_size is None:
         return tuple(math.floor(side / preprocessor.crop_pct)
@@ -250,19 +312,61 @@ def _litert_input_size(model, input_size):
     return size
 
 
-def _network(model, fuse):
-    """The network to convert: batch norms folded when asked and present."""
+def _network(model, fuse, quantize=None, precision="float32"):
+    """`(network to convert, fused)`: batch norms folded when asked and
+    present; weights quantised by Keras (`quantize="int8"`) or the network
+    rebuilt in bfloat16 when asked."""
     import keras
 
-    if not fuse:
-        return model, False
-    has_batch_norm = any(isinstance(layer, keras.layers.BatchNormalization)
-                         for layer in _all_layers(model))
-    if not has_batch_norm:
-        return model, False
-    from zoo.fusion import fuse_batch_norm
+    network, fused = model, False
+    if fuse and any(isinstance(layer, keras.layers.BatchNormalization)
+                    for layer in _all_layers(model)):
+        from zoo.fusion import fuse_batch_norm
 
-    return fuse_batch_norm(model), True
+        network, fused = fuse_batch_norm(model), True
+    if precision == "bfloat16":
+        network = _recast(network, "bfloat16")
+    if quantize == "int8":
+        if network is model:
+            network = _recast(model, None)   # a copy: model stays float
+        try:
+            # Layers without weights to quantise stay as they are (a
+            # tokenizer is never built).
+            network.quantize("int8", filters=lambda layer: layer.built)
+        except Exception as error:
+            raise ExportError(
+                f"Keras could not quantise {model.name}: "
+                f"{_first_line(error)}") from error
+    return network, fused
+
+
+def _recast(network, dtype):
+    """A copy of `network` (same weights) whose layers compute in `dtype`
+    (None: as they are); inputs stay float32."""
+    import keras
+
+    config = network.get_config()
+    if dtype is not None:
+        config = _with_dtype(config, dtype)
+    copy = network.__class__.from_config(config)
+    copy.set_weights(network.get_weights())
+    if getattr(network, "preprocessor", None) is not None:
+        copy.preprocessor = network.preprocessor
+    return copy if isinstance(copy, keras.Model) else network
+
+
+def _with_dtype(value, dtype, parent=None):
+    """`value` (a Keras config) with each layer's dtype policy `dtype`;
+    input layers keep theirs."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "DTypePolicy" and parent != "InputLayer":
+            return {**value, "config": {**value["config"], "name": dtype}}
+        name = value.get("class_name", parent)
+        return {key: _with_dtype(item, dtype, name)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_dtype(item, dtype, parent) for item in value]
+    return value
 
 
 def _all_layers(model):
@@ -272,10 +376,19 @@ def _all_layers(model):
             yield from _all_layers(layer)
 
 
-def _export_network(network, directory, kind):
-    """Keras' `Model.export` of the bare network, batch dimension free."""
+def _export_network(network, directory, kind, format="saved_model"):
+    """Keras' `Model.export` of the bare network, batch dimension free.
+
+    On JAX an ONNX export's network is rebuilt on TensorFlow in a
+    subprocess (`zoo.serving.tf_network`): tf2onnx cannot read jax2tf's
+    `XlaCallModule`."""
+    import keras
     import tensorflow as tf
 
+    if format == "onnx" and keras.backend.backend() != "tensorflow":
+        from zoo.serving import tf_network
+
+        return tf_network.export_in_subprocess(network, directory)
     if kind == "image_classifier":
         shape = (None,) + tuple(network.inputs[0].shape[1:])
         signature = [tf.TensorSpec(shape, "float32")]
@@ -296,6 +409,24 @@ def _export_network(network, directory, kind):
             f"{_first_line(error)}") from error
 
 
+def _load_network(directory):
+    """The SavedModel Keras wrote, loaded without a second list of the
+    same weights that its functions do not use (Keras' export tracks them
+    as `variables` and as `_all_variables`, so a re-save would store each
+    twice)."""
+    import tensorflow as tf
+
+    core = tf.saved_model.load(directory)
+    extra = getattr(core, "_all_variables", None)
+    if extra is None or not hasattr(core, "serve"):
+        return core
+    captured = {id(tensor) for function in core.serve.concrete_functions
+                for tensor in function.captured_inputs}
+    if not any(id(variable.handle) in captured for variable in extra):
+        del core._all_variables
+    return core
+
+
 def _first_line(error):
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
@@ -308,7 +439,8 @@ def _versions(directory):
 
 
 def _write_saved_model(module, path, model, kind, input_type, samples,
-                       verify, fields):
+                       verify, fields, quantize=None, precision="float32",
+                       evaluation=None):
     import tensorflow as tf
 
     from zoo.serving import checks
@@ -333,13 +465,23 @@ def _write_saved_model(module, path, model, kind, input_type, samples,
                 experimental_custom_gradients=False))
         card = _base_card("saved_model", input_type, model)
         card["version"] = version
-        if verify:
-            loaded = tf.saved_model.load(staging)
-            run = loaded.signatures["serving_default"]
-            card["max_abs_diff"] = checks.check(
-                model, kind, input_type,
-                lambda inputs: {k: v.numpy() for k, v in run(**inputs).items()},
-                samples)
+        card["quantize"] = quantize
+        card["size_bytes"] = _directory_size(staging)
+        loaded = tf.saved_model.load(staging)
+        serving = loaded.signatures["serving_default"]
+
+        def run(inputs):
+            return {k: v.numpy() for k, v in serving(**inputs).items()}
+
+        if quantize or precision != "float32":
+            card.update(checks.agreement(model, run, samples, input_type,
+                                         kind))
+        elif verify:
+            card["max_abs_diff"] = checks.check(model, kind, input_type,
+                                                run, samples)
+        if evaluation is not None:
+            card["accuracy"] = checks.accuracy(model, run, *evaluation,
+                                               input_type=input_type)
         final = os.path.join(path, str(version))
         card["path"] = final
         card.update(fields)
@@ -349,6 +491,33 @@ def _write_saved_model(module, path, model, kind, input_type, samples,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return card
+
+
+def _weight_bytes(model):
+    return int(sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize
+                   for w in model.weights))
+
+
+def _directory_size(directory):
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, names in os.walk(directory) for name in names)
+
+
+def write_artifact(data, path, card):
+    """Writes a one-file artifact (`data`, bytes) to `path` under a
+    temporary name, renames it into place, then its card to
+    `<path>.json`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    write_card(card, path + ".json")
 
 
 def _base_card(format, input_type, model):

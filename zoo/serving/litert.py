@@ -15,14 +15,19 @@ import os
 import numpy as np
 
 from zoo.serving.export import (TOLERANCE, ExportError, _base_card,
-                                write_card)
+                                write_artifact)
 
 logger = logging.getLogger(__name__)
 
 
-def convert(module, work, quantize=None):
+def convert(module, work, quantize=None, representative=None):
     """`(flat buffer bytes, uses TensorFlow ops)` of `module.serve`, by way
-    of a SavedModel in `work` (which keeps the signature's names)."""
+    of a SavedModel in `work` (which keeps the signature's names).
+
+    `quantize`: None, `"int8"` (dynamic range: int8 weights) or
+    `"int8_full"` (int8 weights and activations, their ranges calibrated
+    on `representative`, uint8 images of the input's size; ops without an
+    int8 kernel stay float)."""
     import tensorflow as tf
 
     saved = os.path.join(work, "litert-source")
@@ -39,8 +44,10 @@ def convert(module, work, quantize=None):
         converter = tf.lite.TFLiteConverter.from_saved_model(
             saved, signature_keys=["serving_default"])
         converter.target_spec.supported_ops = ops
-        if quantize == "int8":
+        if quantize:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "int8_full":
+            converter.representative_dataset = _calibration(representative)
         try:
             return converter.convert(), len(ops) > 1
         except Exception as caught:  # ConverterError names the ops
@@ -50,6 +57,14 @@ def convert(module, work, quantize=None):
     raise ExportError(
         f"LiteRT could not convert the model: {_ops_named(error)}. "
         "format='saved_model' takes every TensorFlow op.") from error
+
+
+def _calibration(images):
+    def generate():
+        for image in images:
+            yield {"inputs": np.asarray(image, "uint8")[None]}
+
+    return generate
 
 
 def _ops_named(error):
@@ -64,9 +79,15 @@ def _ops_named(error):
 def runner(flat_buffer):
     """A callable `({"inputs": array}) -> {name: array}` over the LiteRT
     interpreter, a batch fed one image at a time."""
+    import warnings
+
     import tensorflow as tf
 
-    interpreter = tf.lite.Interpreter(model_content=flat_buffer)
+    with warnings.catch_warnings():
+        # TensorFlow's interpreter warns that it moves to ai_edge_litert;
+        # it runs the same flat buffers.
+        warnings.simplefilter("ignore", UserWarning)
+        interpreter = tf.lite.Interpreter(model_content=flat_buffer)
     signature = interpreter.get_signature_runner("serving_default")
 
     def run(inputs):
@@ -78,7 +99,8 @@ def runner(flat_buffer):
     return run
 
 
-def write(module, path, work, model, quantize, samples, verify, fields):
+def write(module, path, work, model, quantize, samples, verify, fields,
+          evaluation=None, representative=None):
     """Converts, checks and writes the `.tflite` file and its card
     (`<path>.json`, with `fields` added); returns the card."""
     from zoo.serving import checks
@@ -88,37 +110,26 @@ def write(module, path, work, model, quantize, samples, verify, fields):
         raise ExportError(
             f"{path!r} is a directory; a LiteRT export is one file "
             "(e.g. out/model.tflite).")
-    flat_buffer, select_ops = convert(module, work, quantize)
+    if quantize == "int8_full" and representative is None:
+        representative = samples
+    flat_buffer, select_ops = convert(module, work, quantize, representative)
     card = _base_card("tflite", "image_tensor", model)
     card.update({"path": path, "size_bytes": len(flat_buffer),
                  "quantize": quantize, "select_tf_ops": select_ops})
+    if quantize == "int8_full":
+        card["calibration_images"] = len(representative)
     run = runner(flat_buffer)
     if quantize:
-        float_buffer, _ = convert(module, work)
-        card["float_size_bytes"] = len(float_buffer)
-        differences, got, expected = checks.compare(
-            model, "image_classifier", "image_tensor", run, samples)
-        card["max_abs_diff"] = {"probs": differences["probs"]}
-        card["top1_agreement"] = float(np.mean(
-            got["probs"].argmax(-1) == expected["probs"].argmax(-1)))
-        logger.info("int8 LiteRT: %d bytes (float %d), top-1 agreement %.3f"
-                    " on %d samples", len(flat_buffer),
-                    card["float_size_bytes"], card["top1_agreement"],
-                    len(got["probs"]))
+        card["float_size_bytes"] = len(convert(module, work)[0])
+        card.update(checks.agreement(model, run, samples))
+        logger.info("%s LiteRT: %d bytes (float %d)", quantize,
+                    len(flat_buffer), card["float_size_bytes"])
     elif verify:
         card["max_abs_diff"] = checks.check(
             model, "image_classifier", "image_tensor", run, samples,
             tolerance=TOLERANCE)
+    if evaluation is not None:
+        card["accuracy"] = checks.accuracy(model, run, *evaluation)
     card.update(fields)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(flat_buffer)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    write_card(card, path + ".json")
+    write_artifact(flat_buffer, path, card)
     return card

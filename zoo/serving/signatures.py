@@ -49,7 +49,7 @@ def resize_matrices(preprocessor, height, width):
 
 
 def image_classifier(network, model, input_type, top_k, class_names,
-                     input_size=None):
+                     input_size=None, batch=None):
     """`(module, input spec, output specs)` of an image classifier.
 
     Args:
@@ -62,7 +62,9 @@ def image_classifier(network, model, input_type, top_k, class_names,
         class_names: list of str, or None (no `top_k_names` output).
         input_size: None (a batch of images of any size), or `(height,
             width)`: one image of that size, resized by matrix products
-            (`resize_matrices`), for LiteRT.
+            (`resize_matrices`), for LiteRT and ONNX.
+        batch: the batch dimension with `input_size` (LiteRT: 1; ONNX:
+            None, any).
 
     Returns:
         a `tf.Module` whose `serve` is the signature's `tf.function`, the
@@ -74,8 +76,9 @@ def image_classifier(network, model, input_type, top_k, class_names,
     shape = tuple(model.inputs[0].shape[1:])
     channels = shape[0] if channels_first else shape[-1]
     activation = model.activation
-    names = (tf.constant(list(class_names)) if class_names is not None
-             else None)
+    # A constant made inside the function (a captured one would become an
+    # extra input of an ONNX graph).
+    names = list(class_names) if class_names is not None else None
 
     if input_size is None:
         def preprocess(images):
@@ -112,7 +115,7 @@ def image_classifier(network, model, input_type, top_k, class_names,
         outputs["top_k_classes"] = indices
         outputs["top_k_scores"] = values
         if names is not None:
-            outputs["top_k_names"] = tf.gather(names, indices)
+            outputs["top_k_names"] = tf.gather(tf.constant(names), indices)
         return outputs
 
     def decode(encoded):
@@ -128,8 +131,7 @@ def image_classifier(network, model, input_type, top_k, class_names,
     if input_type == "image_tensor":
         # LiteRT's: one image of a fixed size (its interpreter rejects the
         # free batch dimension of the converted network's intermediates).
-        batch, height, width = (1, *input_size) if input_size else (
-            None, None, None)
+        height, width = input_size if input_size else (None, None)
         spec = tf.TensorSpec((batch, height, width, channels), tf.uint8,
                              name="inputs")
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import zoo
+from testing_utils import keras_probabilities
 from zoo.serving import CARD_NAME, ExportError, read_card
 
 VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "cat",
@@ -35,14 +36,6 @@ def _photo(name="chelsea", size=(90, 120)):
     image = getattr(skimage.data, name)()
     return (skimage.transform.resize(image, size, anti_aliasing=True)
             * 255).round().astype("uint8")
-
-
-def _keras_probabilities(model, images):
-    logits = np.stack([np.asarray(model(np.asarray(
-        model.preprocessor(image[None])), training=False))[0]
-        for image in images]).astype("float64")
-    logits -= logits.max(-1, keepdims=True)
-    return np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
 
 
 SERVE = r"""
@@ -87,7 +80,7 @@ def test_saved_model_of_image_bytes_serves_without_keras(tmp_path):
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stderr[-2000:]
     served = json.loads(result.stdout.strip().splitlines()[-1])
-    expected = _keras_probabilities(model, photos)
+    expected = keras_probabilities(model, photos)
     np.testing.assert_allclose(served["probs"], expected, atol=1e-4)
     np.testing.assert_array_equal(
         served["top_k_classes"], np.argsort(-expected, axis=1)[:, :5])
@@ -111,7 +104,7 @@ def test_image_tensor_and_tf_example_take_the_next_versions(tmp_path):
     photo = _photo()
     serve = tf.saved_model.load(second["path"]).signatures["serving_default"]
     out = serve(inputs=tf.constant([tf_example(encode_png(photo))]))
-    expected = _keras_probabilities(model, [photo])
+    expected = keras_probabilities(model, [photo])
     np.testing.assert_allclose(out["probs"].numpy(), expected, atol=1e-4)
     names = zoo.vision.image_classifier.imagenet_class_names()
     assert out["top_k_names"].numpy()[0, 0].decode() == names[
@@ -120,7 +113,7 @@ def test_image_tensor_and_tf_example_take_the_next_versions(tmp_path):
     batch = np.stack([photo, photo[::-1]])
     np.testing.assert_allclose(
         tensor(inputs=tf.constant(batch))["probs"].numpy(),
-        _keras_probabilities(model, list(batch)), atol=1e-4)
+        keras_probabilities(model, list(batch)), atol=1e-4)
 
 
 def test_litert_float_and_int8(tmp_path):
@@ -140,7 +133,7 @@ def test_litert_float_and_int8(tmp_path):
     photo = _photo(size=(36, 36))
     run = runner((tmp_path / "m.tflite").read_bytes())
     np.testing.assert_allclose(run({"inputs": photo[None]})["probs"],
-                               _keras_probabilities(model, [photo]),
+                               keras_probabilities(model, [photo]),
                                atol=1e-4)
     small = zoo.export(model, tmp_path / "q.tflite", format="tflite",
                        quantize="int8")
@@ -170,15 +163,15 @@ def test_text_encoder_takes_raw_strings(tmp_path):
 
 def test_bad_requests_name_the_valid_choices(tmp_path):
     model = _classifier()
-    with pytest.raises(ExportError, match=r"\['saved_model', 'tflite'\]"):
+    with pytest.raises(ExportError, match=r"\[.saved_model., .tflite., .onnx.\]"):
         zoo.export(model, tmp_path / "x", format="torchscript")
     with pytest.raises(ExportError, match="image_tensor', 'image_bytes'"):
         zoo.export(model, tmp_path / "x", input_type="text")
-    with pytest.raises(ExportError, match="LiteRT has no image decoding"):
+    with pytest.raises(ExportError, match="it has no image decoding"):
         zoo.export(model, tmp_path / "x.tflite", format="tflite",
                    input_type="image_bytes")
-    with pytest.raises(ExportError, match="format='tflite'"):
-        zoo.export(model, tmp_path / "x", quantize="int8")
+    with pytest.raises(ExportError, match="input_size fixes"):
+        zoo.export(model, tmp_path / "x", input_size=(40, 40))
     with pytest.raises(ExportError, match="top_k"):
         zoo.export(model, tmp_path / "x", top_k=0)
     bare = zoo.create_model("resnet18", num_classes=5,
