@@ -5,6 +5,8 @@ zoo models "resnet*"        # registered architectures
 zoo presets "resnet*"       # presets: parameters, input size, weights, license
 zoo train ...               # training experiments (training/train_cli.py)
 zoo export ...              # serving artifacts (training/export_cli.py)
+zoo predict SOURCE FILES    # classify images, embed texts (training/predict_cli.py)
+zoo info SOURCE             # a preset's or an exported model's card
 zoo bench ...               # benchmarks (benchmarks/cli.py)
 ```
 
@@ -23,7 +25,7 @@ import sys
 
 #: Modules that add a subcommand, in the order `zoo --help` lists them.
 SUBCOMMAND_MODULES = ("training.train_cli", "training.export_cli",
-                      "benchmarks.cli")
+                      "training.predict_cli", "benchmarks.cli")
 
 
 def _models(args):
