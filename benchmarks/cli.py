@@ -20,7 +20,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.settings import BACKENDS, MODES, PEER_SOURCES, PRECISIONS
+from benchmarks.settings import (
+    BACKENDS,
+    EXPORT_FORMATS,
+    MODES,
+    PEER_SOURCES,
+    PRECISIONS,
+)
 
 DEFAULT_OUTPUT_DIR = "bench_results"
 
@@ -28,6 +34,7 @@ EXAMPLES = """examples:
   zoo bench resnet50 --mode both --batch-size 16 --vs keras.applications
   zoo bench "resnet*" --img-size 160 --precision bfloat16 --results-file r.csv
   zoo bench resnet50 --model-arg block_variant=v1 --fuse
+  zoo bench resnet50 --export saved_model,tflite,onnx --batch-size 1
   zoo bench resnet50 --backends tensorflow,jax
   zoo bench --recipe resnet50_cpu --backends jax --plot
 """
@@ -119,6 +126,11 @@ def add_parser(subparsers):
                         default=None,
                         help="also measure inference of model.fuse() (batch "
                         "norm folded into the convolutions)")
+    parser.add_argument("--export", action="append", metavar="FORMATS",
+                        help="also export the model with zoo.export and "
+                        "time inference of each artifact in its runtime ("
+                        f"{' / '.join(EXPORT_FORMATS)}; repeat or "
+                        "comma-separate)")
     parser.add_argument("--model-arg", action="append", type=_model_arg,
                         metavar="KEY=VALUE",
                         help="argument of zoo.create_model, value in YAML "
@@ -178,6 +190,11 @@ def _overrides(args):
         for peer in peers:
             check_choice("peer library (--vs)", peer, PEER_SOURCES)
         values["peers"] = tuple(peers)
+    if args.export:
+        formats = _split_list(args.export)
+        for format in formats:
+            check_choice("export format (--export)", format, EXPORT_FORMATS)
+        values["exports"] = tuple(formats)
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -291,6 +308,8 @@ def _child_argv(args, backend, results_file):
             argv.append(f"--{flag}" if value else f"--no-{flag}")
     for value in args.vs or []:
         argv += ["--vs", value]
+    for value in args.export or []:
+        argv += ["--export", value]
     import json
 
     for key, value in args.model_arg or []:

@@ -24,8 +24,9 @@ runs:
 
 Keys of a run: the fields of `BenchSettings` (`mode`, `batch_size`,
 `img_size`, `seq_len`, `precision`, `jit`, `warmup`, `iters`,
-`num_classes`, `peers`, `fuse`, `model_args`, `peak_size`) plus `models`
-(a list of names or wildcards, or `model` for one) and an optional `name`.
+`num_classes`, `peers`, `fuse`, `exports`, `model_args`, `peak_size`) plus
+`models` (a list of names or wildcards, or `model` for one) and an optional
+`name`.
 Model names are checked when the recipe runs, not when it loads, so a
 recipe can name a model that another module registers.
 """
@@ -67,8 +68,9 @@ class RecipeRun:
         values = dict(self.settings)
         values.update({k: v for k, v in (overrides or {}).items()
                        if v is not None})
-        if "peers" in values:
-            values["peers"] = tuple(values["peers"])
+        for key in ("peers", "exports"):
+            if key in values:
+                values[key] = tuple(values[key])
         return BenchSettings(**values).validate()
 
 
@@ -218,8 +220,9 @@ def parse_recipe(data, name="recipe", path=None):
                            "models", where)
         merged.pop("model", None)
         run_name = str(merged.pop("name", f"run{index}"))
-        if "peers" in merged:
-            merged["peers"] = _as_names(merged["peers"], "peers", where)
+        for key in ("peers", "exports"):
+            if key in merged:
+                merged[key] = _as_names(merged[key], key, where)
         run = RecipeRun(name=run_name, models=models, settings=merged)
         try:
             run.bench_settings()

@@ -15,7 +15,8 @@ from pathlib import Path
 
 RESULT_SUFFIXES = (".csv", ".json")
 #: Variants of a zoo model and the name of what they are compared with.
-VARIANT_BASES = {"fused": "unfused"}
+VARIANT_BASES = {"fused": "unfused", "saved_model": "keras",
+                 "tflite": "keras", "onnx": "keras"}
 
 
 @dataclasses.dataclass
@@ -26,7 +27,9 @@ class BenchRow:
         model: str, the zoo model name the row belongs to.
         source: str, who built the measured model: `"zoo"` or a peer
             library (`"keras.applications"`, `"keras_hub"`).
-        variant: str, `""`, or `"fused"` for `model.fuse()`.
+        variant: str, `""`, `"fused"` for `model.fuse()`, or an export
+            format (`"saved_model"`, `"tflite"`, `"onnx"`) for the artifact
+            `zoo.export` wrote, timed in its own runtime.
         built: str, what was built, e.g. `"keras.applications.ResNet50"`.
         model_args: str, extra `create_model` arguments, `"k=v,..."`.
         mode: str, `"infer"` or `"train"`.
@@ -226,18 +229,20 @@ def read_results(path):
 
 def _key(row):
     return (row.backend, row.mode, row.model, row.model_args,
-            row.input_shape)
+            row.input_shape, row.batch_size_requested)
 
 
 def add_ratios(rows):
     """Fills `ratio` and `ratio_of` of rows that have something to compare.
 
-    Rows compare within the same backend, mode, model, model arguments and
-    input shape:
+    Rows compare within the same backend, mode, model, model arguments,
+    input shape and requested batch size:
 
     - a peer row: zoo's samples/s divided by the peer's, same precision
       (`ratio_of="zoo/keras.applications"`); above 1 means zoo is faster;
     - a fused row: fused samples/s divided by unfused (`"fused/unfused"`);
+    - an export row: the artifact's samples/s divided by the Keras model's
+      (`"saved_model/keras"`, `"tflite/keras"`, `"onnx/keras"`);
     - a zoo row in another precision than float32: its samples/s divided by
       the float32 row's (`"bfloat16/float32"`).
 

@@ -16,6 +16,7 @@ path `fit` and `predict` take, for zoo models and peers alike. Each call
 returns numpy values, so a timed step includes waiting for the device.
 """
 
+import dataclasses
 import gc
 import logging
 import statistics
@@ -291,6 +292,52 @@ class OpMeasurement(Measurement):
             timestamp=utc_timestamp(), **describe_environment())
 
 
+class ExportMeasurement(OpMeasurement):
+    """An exported artifact (`benchmarks.exports`) timed like its model.
+
+    Its row is the zoo model's inference row with the artifact's timing:
+    the same model, arguments, input shape, parameters and FLOPs, `variant`
+    the format, `jit` False (the runtime's own compiler, not Keras').
+
+    Args:
+        exported: `benchmarks.exports.ExportedModel`.
+        name: str, the zoo model name.
+        batch_size: int, images per call.
+        settings: `BenchSettings`.
+    """
+
+    def __init__(self, exported, *, name, batch_size, settings):
+        from benchmarks.exports import uint8_images
+        from benchmarks.ops import OpCandidate
+
+        images = uint8_images(exported.image_size, batch_size)
+        height, width = exported.image_size
+        candidate = OpCandidate(
+            fn=lambda: exported.run({"inputs": images}), source="zoo",
+            built=exported.built, batch_size=batch_size,
+            input_shape=f"{height}x{width}x3 uint8")
+        super().__init__(candidate, name=name, settings=settings)
+        self.variant = exported.format
+
+    def row_like(self, model_row):
+        """This artifact's row, described as `model_row` (the zoo model's
+        inference row) is."""
+        row = self.row()
+        return dataclasses.replace(
+            model_row, variant=self.variant, built=self.built, jit=False,
+            batch_size=row.batch_size,
+            batch_size_requested=model_row.batch_size_requested,
+            samples_per_s=row.samples_per_s,
+            step_ms_median=row.step_ms_median, step_ms_iqr=row.step_ms_iqr,
+            step_ms_min=row.step_ms_min, step_ms_max=row.step_ms_max,
+            compile_s=row.compile_s,
+            achieved_gflops=model_row.gflops_per_sample * row.samples_per_s,
+            peak_fraction=(model_row.gflops_per_sample * row.samples_per_s
+                           / model_row.peak_gflops),
+            ratio=None, ratio_of="", iters=row.iters,
+            timestamp=row.timestamp)
+
+
 def benchmark_model(model, *, name, source="zoo", variant="", built="",
                     mode="infer", settings=None, progress=None,
                     attempt_hook=None):
@@ -392,8 +439,28 @@ def _fused(model):
     return fuse_batch_norm(model)
 
 
+def _export_measurements(model, name, settings, batch_size, work):
+    """An `ExportMeasurement` per format of `settings.exports`, prepared."""
+    from benchmarks.exports import export_for_timing
+
+    directory = work.subdirectory(name)
+    measurements = []
+    for format in settings.exports:
+        exported = export_for_timing(model, format, directory)
+        measurement = ExportMeasurement(exported, name=name,
+                                        batch_size=batch_size,
+                                        settings=settings)
+        logger.info("bench: first call of %s", measurement.label)
+        measurement.prepare()
+        measurements.append(measurement)
+    return measurements
+
+
 def _measure_model(name, settings, progress, attempt_hook):
-    """Rows of one zoo model, its fused variant and its peers."""
+    """Rows of one zoo model, its fused variant, its exported artifacts
+    and its peers."""
+    from benchmarks.exports import WorkDirectory
+
     model, built = build_zoo_model(name, settings)
     # Peers are built first so that one that cannot be built fails the run
     # before anything is measured.
@@ -404,20 +471,27 @@ def _measure_model(name, settings, progress, attempt_hook):
         peer, peer_built = build_peer_model(source, name, model)
         candidates.append((peer, source, "", peer_built))
     rows = []
-    for mode in settings.modes():
-        measurements = [
-            Measurement(m, name=name, source=source, variant=variant,
-                        built=what, mode=mode, settings=settings,
-                        attempt_hook=attempt_hook)
-            for m, source, variant, what in candidates
-            if not (variant == "fused" and mode == "train")
-        ]
-        for measurement in measurements:
-            logger.info("bench: compiling %s", measurement.label)
-            measurement.prepare()
-        # Interleaved rounds: every measurement sees the same load drift.
-        _timed_rounds(measurements, settings, progress)
-        rows.extend(m.row() for m in measurements)
+    with WorkDirectory() as work:
+        for mode in settings.modes():
+            measurements = [
+                Measurement(m, name=name, source=source, variant=variant,
+                            built=what, mode=mode, settings=settings,
+                            attempt_hook=attempt_hook)
+                for m, source, variant, what in candidates
+                if not (variant == "fused" and mode == "train")
+            ]
+            for measurement in measurements:
+                logger.info("bench: compiling %s", measurement.label)
+                measurement.prepare()
+            exports = []
+            if mode == "infer" and settings.exports:
+                exports = _export_measurements(
+                    model, name, settings, measurements[0].batch_size, work)
+            # Interleaved rounds: every measurement sees the same load drift.
+            _timed_rounds(measurements + exports, settings, progress)
+            mode_rows = [m.row() for m in measurements]
+            rows.extend(mode_rows)
+            rows.extend(e.row_like(mode_rows[0]) for e in exports)
     return rows
 
 
@@ -425,8 +499,9 @@ def run_benchmarks(models, settings, progress=None, attempt_hook=None):
     """Measures zoo models, their fused variants and their peers.
 
     For each model: inference and/or training of the zoo model, inference of
-    `model.fuse()` when `settings.fuse`, and each peer in `settings.peers`
-    in the same modes, all in `settings.precision`. Within a mode, every
+    `model.fuse()` when `settings.fuse`, inference of each artifact of
+    `settings.exports` (`benchmarks.exports`), and each peer in
+    `settings.peers` in the same modes, all in `settings.precision`. Within a mode, every
     measurement is compiled first, then timed in `settings.rounds`
     interleaved rounds. Ratios are filled at the end (`add_ratios`).
 

@@ -15,6 +15,9 @@ PRECISIONS = ("float32", "bfloat16", "mixed_float16", "mixed_bfloat16")
 PEER_SOURCES = ("keras.applications", "keras_hub")
 #: `--backends` values.
 BACKENDS = ("tensorflow", "jax")
+#: `--export` values: the `zoo.export` formats whose artifacts can be timed
+#: (`zoo.serving.FORMATS`, repeated here so that this module stays light).
+EXPORT_FORMATS = ("saved_model", "tflite", "onnx")
 
 #: dtype the matrix units compute in, per precision (the peak's dtype).
 COMPUTE_DTYPES = {
@@ -48,6 +51,10 @@ class BenchSettings:
         fuse: bool, also measure inference of `model.fuse()` (batch norm
             folded into the convolutions).
         model_args: dict, extra arguments of `zoo.create_model`.
+        exports: tuple of str from `EXPORT_FORMATS`: also export the model
+            with `zoo.export` (uint8 images in, probabilities out, batch
+            norms folded) and time inference of each artifact in its own
+            runtime (`benchmarks.exports`).
         peak_size: int, side of the square matrices of the peak measurement.
     """
 
@@ -64,6 +71,7 @@ class BenchSettings:
     peers: tuple = ()
     fuse: bool = False
     model_args: dict = dataclasses.field(default_factory=dict)
+    exports: tuple = ()
     peak_size: int = 2048
 
     def modes(self):
@@ -84,6 +92,9 @@ class BenchSettings:
         self.peers = tuple(self.peers)
         for peer in self.peers:
             check_choice("peer", peer, PEER_SOURCES)
+        self.exports = tuple(self.exports)
+        for format in self.exports:
+            check_choice("export format", format, EXPORT_FORMATS)
         positive = ("batch_size", "img_size", "seq_len", "iters", "rounds",
                     "num_classes", "peak_size")
         for name in positive + ("warmup",):

@@ -165,6 +165,21 @@ def test_precision_ratio_is_against_float32(tiny_rows):
     assert other.ratio == pytest.approx(3.0)
 
 
+def test_ratios_compare_rows_of_the_same_batch_size(tiny_rows):
+    rows = _by_kind(tiny_rows)
+    base, peer = rows["zoo", "", "infer"], rows["keras_hub", "", "infer"]
+    big_base, big_peer = (
+        type(row)(**{**row.to_dict(), "batch_size": 16,
+                     "batch_size_requested": 16,
+                     "samples_per_s": 5 * row.samples_per_s})
+        for row in (base, peer))
+    big_peer.samples_per_s = big_base.samples_per_s / 2
+    add_ratios([base, peer, big_base, big_peer])
+    assert peer.ratio == pytest.approx(base.samples_per_s
+                                       / peer.samples_per_s)
+    assert big_peer.ratio == pytest.approx(2.0)
+
+
 def test_flops_of_one_convolution_are_its_multiply_adds():
     # 2 x (30 x 30 outputs x 16 filters) x (3 x 3 x 4 inputs) per sample.
     inputs = keras.Input((32, 32, 4))
@@ -442,6 +457,69 @@ def test_cli_prints_the_table_and_writes_results(capsys, tmp_path):
                                                            f.read(24))
     assert signature == b"\x89PNG\r\n\x1a\n" and chunk == b"IHDR"
     assert width > 0 and height > 0
+
+
+def test_exported_artifacts_are_timed_against_the_keras_model(capsys,
+                                                             tmp_path):
+    """Each format's artifact is exported, checked and timed in its own
+    runtime; its row is the Keras model's, with the artifact's timing."""
+    path = tmp_path / "r.json"
+    status, out, err = _bench(capsys, "bench_tiny_resnet", *TINY_CLI,
+                              "--export", "saved_model,tflite",
+                              "--export", "onnx", "--results-file", str(path))
+    assert status == 0, err
+    assert "saved_model/keras" in out
+    rows = {r.variant: r for r in read_results(path)}
+    assert sorted(rows) == ["", "onnx", "saved_model", "tflite"]
+    keras_row = rows[""]
+    runtimes = {"saved_model": "tf.saved_model.load",
+                "tflite": "LiteRT interpreter", "onnx": "ONNX Runtime"}
+    for format, runtime in runtimes.items():
+        row = rows[format]
+        assert row.source == "zoo" and row.mode == "infer"
+        assert row.built.startswith(f"zoo.export(format={format!r})")
+        assert runtime in row.built
+        assert row.ratio_of == f"{format}/keras"
+        assert row.ratio == pytest.approx(
+            row.samples_per_s / keras_row.samples_per_s, rel=1e-6)
+        assert row.samples_per_s == pytest.approx(
+            1e3 * row.batch_size / row.step_ms_median, rel=1e-6)
+        assert row.step_ms_min <= row.step_ms_median <= row.step_ms_max
+        # Described as the model it came from, so the ratio compares alike.
+        for column in ("model", "model_args", "input_shape", "params",
+                       "gflops_per_sample", "batch_size", "backend"):
+            assert getattr(row, column) == getattr(keras_row, column), column
+        assert row.achieved_gflops == pytest.approx(
+            row.gflops_per_sample * row.samples_per_s, rel=1e-6)
+        assert row.jit is False
+    # The artifacts lived in a temporary folder, removed after the run.
+    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob(
+        "zoo-bench-export-*"))
+
+
+def test_exports_need_an_image_classifier_and_a_known_format(capsys):
+    status, _, err = _bench(capsys, "bench_tiny_resnet", "--export", "gguf",
+                            "--quiet")
+    assert status == 2
+    assert "Unknown export format (--export) 'gguf'. Valid: saved_model, " \
+           "tflite, onnx" in err
+    from benchmarks.exports import preprocessor_for
+
+    backbone = zoo.ResNetBackbone(stage_blocks=(1,), stage_filters=(8,),
+                                  block_type="basic", input_shape=(32, 32, 3))
+    with pytest.raises(BenchError, match="--export times image classifiers; "
+                       ".* is a ResNetBackbone"):
+        preprocessor_for(backbone)
+
+
+def test_export_recipe_times_every_format_at_batch_1_and_16():
+    recipe = load_recipe("export_cpu")
+    assert recipe.backends == ("tensorflow", "jax")
+    settings = [run.bench_settings() for run in recipe.runs]
+    assert {s.batch_size for s in settings} == {1, 16}
+    assert {s.exports for s in settings} == {
+        ("saved_model", "tflite", "onnx")}
+    assert {s.img_size for s in settings} == {224}
 
 
 def test_recipe_run_writes_csv_and_json(capsys, tmp_path):

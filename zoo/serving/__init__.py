@@ -10,6 +10,7 @@ model = zoo.from_preset("efficientnet_lite0")
 card = zoo.export(model, "out/lite0", format="saved_model",
                   input_type="image_bytes")
 card["max_abs_diff"]          # the check: artifact vs Keras model
+run = zoo.serving.load_runner(card["path"])   # the artifact, no Keras
 ```
 
 What goes in and out (see `docs/export.md`):
@@ -18,7 +19,7 @@ What goes in and out (see `docs/export.md`):
   any size), `image_bytes` (encoded JPEG / PNG / GIF / BMP strings
   `[batch]`) or `tf_example` (serialised `tf.train.Example`s with the
   Model Garden's `image/encoded` key); the preset's resize, crop and
-  normalisation inside; out `logits`, `probabilities`, `top_k_classes`,
+  normalisation inside; out `logits`, `probs`, `top_k_classes`,
   `top_k_scores` (and `top_k_names` where the classes have names);
 - text encoders: `text` (strings `[batch]`), the tokenizer inside; out
   `embeddings` (mean-pooled, L2-normalised, as `embed()`).
@@ -36,8 +37,10 @@ from zoo.serving.export import (  # noqa: F401
     QUANTIZATIONS,
     ExportError,
     export,
+    load_runner,
     read_card,
 )
 
 __all__ = ["CARD_NAME", "ExportError", "FORMATS", "INPUT_TYPES",
-           "PRECISIONS", "QUANTIZATIONS", "export", "read_card"]
+           "PRECISIONS", "QUANTIZATIONS", "export", "load_runner",
+           "read_card"]

@@ -467,12 +467,7 @@ def _write_saved_model(module, path, model, kind, input_type, samples,
         card["version"] = version
         card["quantize"] = quantize
         card["size_bytes"] = _directory_size(staging)
-        loaded = tf.saved_model.load(staging)
-        serving = loaded.signatures["serving_default"]
-
-        def run(inputs):
-            return {k: v.numpy() for k, v in serving(**inputs).items()}
-
+        run = _saved_model_runner(staging)
         if quantize or precision != "float32":
             card.update(checks.agreement(model, run, samples, input_type,
                                          kind))
@@ -491,6 +486,57 @@ def _write_saved_model(module, path, model, kind, input_type, samples,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return card
+
+
+def _saved_model_runner(directory):
+    import tensorflow as tf
+
+    serving = tf.saved_model.load(directory).signatures["serving_default"]
+
+    def run(inputs):
+        return {k: v.numpy() for k, v in serving(**inputs).items()}
+
+    return run
+
+
+def load_runner(path, num_threads=None):
+    """Runs an exported artifact in its own runtime, without Keras.
+
+    ```python
+    run = zoo.serving.load_runner(card["path"])
+    outputs = run({"inputs": uint8_images})   # {"probs": ..., ...}
+    ```
+
+    Args:
+        path: what `export` wrote (its card's `path`): a SavedModel version
+            directory (`out/r50/1`), a `.tflite` or an `.onnx` file.
+        num_threads: LiteRT: threads of its kernels (None: LiteRT's
+            default). SavedModels and ONNX Runtime use every core.
+
+    Returns:
+        `run({"inputs": array}) -> {output name: numpy array}`; a LiteRT
+        file (batch 1) is fed one image at a time.
+
+    Raises:
+        ExportError: `path` is none of those.
+    """
+    path = os.fspath(path)
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return _saved_model_runner(path)
+    if os.path.isfile(path) and path.endswith((".tflite", ".onnx")):
+        with open(path, "rb") as f:
+            data = f.read()
+        if path.endswith(".tflite"):
+            from zoo.serving import litert
+
+            return litert.runner(data, num_threads=num_threads)
+        from zoo.serving import onnx_export
+
+        return onnx_export.runner(data)
+    raise ExportError(
+        f"{path!r} is not an exported artifact: expected a SavedModel "
+        "version directory (with saved_model.pb), a .tflite or an .onnx "
+        "file.")
 
 
 def _weight_bytes(model):

@@ -76,9 +76,15 @@ def _ops_named(error):
     return text.strip().splitlines()[0] if text.strip() else repr(error)
 
 
-def runner(flat_buffer):
+def runner(flat_buffer, num_threads=None):
     """A callable `({"inputs": array}) -> {name: array}` over the LiteRT
-    interpreter, a batch fed one image at a time."""
+    interpreter, a batch fed one image at a time.
+
+    Args:
+        flat_buffer: bytes, the `.tflite` file's content.
+        num_threads: threads of the interpreter's kernels; None: LiteRT's
+            default.
+    """
     import warnings
 
     import tensorflow as tf
@@ -87,7 +93,8 @@ def runner(flat_buffer):
         # TensorFlow's interpreter warns that it moves to ai_edge_litert;
         # it runs the same flat buffers.
         warnings.simplefilter("ignore", UserWarning)
-        interpreter = tf.lite.Interpreter(model_content=flat_buffer)
+        interpreter = tf.lite.Interpreter(model_content=flat_buffer,
+                                          num_threads=num_threads)
     signature = interpreter.get_signature_runner("serving_default")
 
     def run(inputs):
