@@ -1,0 +1,256 @@
+"""RetinaNet: FPN and head layout, parameter counts, the detection generator
+against a NumPy rendering of the Model Garden's, boxes mapped back to the
+original image, preprocessing, and serialisation round trips."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+import zoo_ops
+from model_test_case import assert_close
+from testing_utils import zero_host_initializers
+
+TINY = dict(num_classes=3, decoder_filters=16, head_filters=16,
+            head_num_convs=1, stage_filters=(8, 8, 8, 8))
+
+
+def _tiny_detector(image_size=(128, 128), **overrides):
+    kwargs = {**TINY, **overrides}
+    return zoo.create_model("resnet18", task="object_detector",
+                            input_shape=image_size + (3,), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return _tiny_detector()
+
+
+# --- architecture ------------------------------------------------------------
+
+
+@pytest.mark.one_backend
+def test_parameter_count_is_keras_hubs_plus_the_model_gardens_norms(
+        monkeypatch):
+    """keras-hub's `retinanet_resnet50_fpn_coco` has 34,121,239 parameters
+    (its preset table). The Model Garden's layout adds batch norms keras-hub
+    does not have: one per FPN level (5 x 256 x 4 weights) and one per level
+    and conv in each tower (5 x 4 x 2 x 256 x 4)."""
+    zero_host_initializers(monkeypatch)
+    model = zoo.create_model("retinanet_resnet50_fpn")
+    assert isinstance(model, zoo.ObjectDetector)
+    assert model.num_classes == 91 and model.image_size == (640, 640)
+    norms = 5 * 256 * 4 + 5 * 4 * 2 * 256 * 4
+    assert model.count_params() == 34_121_239 + norms
+    # 9 anchors at each cell of 80x80 .. 5x5.
+    assert model.anchors.shape == (9 * sum(
+        math.ceil(640 / 2 ** level) ** 2 for level in range(3, 8)), 4)
+
+
+def test_pyramid_levels_anchors_and_head_initialisation(detector):
+    layers = {layer.name: layer for layer in detector.layers}
+    fpn_shapes = {level: tuple(layers[f"fpn_norm_{level}"].output.shape[1:])
+                  for level in range(3, 8)}
+    assert fpn_shapes == {3: (16, 16, 16), 4: (8, 8, 16), 5: (4, 4, 16),
+                          6: (2, 2, 16), 7: (1, 1, 16)}
+    expected = zoo_ops.flatten_anchors(zoo_ops.generate_anchors((128, 128)))
+    np.testing.assert_array_equal(detector.anchors,
+                                  keras.ops.convert_to_numpy(expected))
+    classes = detector.get_layer("head_classes")
+    bias = keras.ops.convert_to_numpy(classes.bias)
+    np.testing.assert_allclose(bias, -math.log(99.0), rtol=1e-6)
+    assert keras.ops.convert_to_numpy(classes.kernel).std() < 1e-4
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(detector.get_layer("head_boxes").bias), 0)
+    # The tower convolutions are shared by the levels, the norms are not.
+    convs = [w for w in detector.weights if "head_class_conv_0" in w.path]
+    norms = {w.path.split("/")[0] for w in detector.weights
+             if "head_class_norm_" in w.path}
+    assert len(convs) == 2 and len(norms) == 5
+    out = detector(np.zeros((2, 128, 128, 3), "float32"))
+    assert tuple(out["cls_outputs"].shape) == (2, detector.anchors.shape[0], 3)
+    assert tuple(out["box_outputs"].shape) == (2, detector.anchors.shape[0], 4)
+    # The prior: every class probability starts at 0.01.
+    probs = keras.ops.convert_to_numpy(keras.ops.sigmoid(out["cls_outputs"]))
+    np.testing.assert_allclose(probs, 0.01, atol=2e-3)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"image_size": (100, 128)}, "multiples of 2\\*\\*max_level = 128"),
+    ({"fusion_type": "max"}, "fusion_type='max' is not one of"),
+    ({"min_level": 2, "max_level": 1}, "min_level <= max_level"),
+    ({"num_classes": 0}, "num_classes must be a positive int"),
+])
+def test_bad_configurations_are_named(kwargs, message):
+    backbone = zoo.create_model("resnet18", task=None,
+                                stage_filters=(8, 8, 8, 8),
+                                input_shape=(None, None, 3))
+    arguments = {"num_classes": 3, "image_size": (128, 128), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        zoo.ObjectDetector(backbone, **arguments)
+
+
+def test_a_free_input_size_needs_image_size():
+    backbone = zoo.create_model("resnet18", task=None,
+                                stage_filters=(8, 8, 8, 8),
+                                input_shape=(None, None, 3))
+    with pytest.raises(ValueError, match="need a fixed input size"):
+        zoo.ObjectDetector(backbone, num_classes=3)
+    det = zoo.ObjectDetector(backbone, num_classes=3, image_size=(256, 128),
+                             decoder_filters=8, head_filters=8,
+                             head_num_convs=1)
+    assert det.anchors.shape[0] == 9 * sum(
+        math.ceil(256 / 2 ** l) * math.ceil(128 / 2 ** l) for l in range(3, 8))
+
+
+# --- the detection generator ---------------------------------------------------
+
+
+def _iou(box, boxes):
+    y1 = np.maximum(box[0], boxes[:, 0])
+    x1 = np.maximum(box[1], boxes[:, 1])
+    y2 = np.minimum(box[2], boxes[:, 2])
+    x2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(y2 - y1, 0, None) * np.clip(x2 - x1, 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return inter / (area(box) + area(boxes) - inter)
+
+
+def _decode_boxes(offsets, anchors):
+    ha, wa = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
+    yc = anchors[:, 0] + ha / 2 + offsets[:, 0] * ha
+    xc = anchors[:, 1] + wa / 2 + offsets[:, 1] * wa
+    h, w = np.exp(offsets[:, 2]) * ha, np.exp(offsets[:, 3]) * wa
+    return np.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2], -1)
+
+
+def _numpy_detections(logits, offsets, anchors, level_sizes, limit, top_k,
+                      threshold, iou_threshold, max_detections):
+    """One image, written from the Model Garden's description: sigmoid,
+    decode, clip, top-k per level over (anchor, class), threshold, NMS per
+    class, best `max_detections` overall."""
+    scores = 1 / (1 + np.exp(-logits))
+    boxes = np.clip(_decode_boxes(offsets, anchors), 0, limit)
+    num_classes = scores.shape[1]
+    found = []
+    start = 0
+    for size in level_sizes:
+        flat = scores[start:start + size].reshape(-1)
+        order = np.argsort(-flat, kind="stable")[:top_k]
+        for index in order:
+            if flat[index] > threshold:
+                found.append((flat[index], index % num_classes,
+                              boxes[start + index // num_classes]))
+        start += size
+    kept = []
+    for cls in range(num_classes):
+        mine = sorted([f for f in found if f[1] == cls], key=lambda f: -f[0])
+        chosen = []
+        for score, _, box in mine:
+            if all(_iou(box, c[2][None])[0] <= iou_threshold
+                   for c in chosen):
+                chosen.append((score, cls, box))
+        kept.extend(chosen)
+    kept.sort(key=lambda f: -f[0])
+    return kept[:max_detections]
+
+
+def test_detections_equal_a_numpy_rendering_of_the_generator():
+    det = _tiny_detector(pre_nms_top_k=40, pre_nms_score_threshold=0.3,
+                         nms_iou_threshold=0.5, max_num_detections=25)
+    rng = np.random.default_rng(0)
+    n = det.anchors.shape[0]
+    logits = rng.normal(-1.5, 1.5, (2, n, 3)).astype("float32")
+    offsets = rng.normal(0, 0.3, (2, n, 4)).astype("float32")
+    out = det.decode({"cls_outputs": logits, "box_outputs": offsets})
+    out = {k: keras.ops.convert_to_numpy(v) for k, v in out.items()}
+    assert out["boxes"].shape == (2, 25, 4)
+    for b in range(2):
+        expected = _numpy_detections(
+            logits[b], offsets[b], det.anchors, det._level_sizes, 128,
+            top_k=40, threshold=0.3, iou_threshold=0.5, max_detections=25)
+        count = int(out["num_detections"][b])
+        assert count == len(expected) > 5
+        np.testing.assert_allclose(out["scores"][b, :count],
+                                   [e[0] for e in expected], rtol=1e-5)
+        np.testing.assert_array_equal(out["classes"][b, :count],
+                                      [e[1] for e in expected])
+        np.testing.assert_allclose(out["boxes"][b, :count],
+                                   np.stack([e[2] for e in expected]),
+                                   atol=1e-3)
+        assert (out["classes"][b, count:] == -1).all()
+        assert (out["scores"][b, count:] == 0).all()
+
+
+def test_boxes_map_back_to_the_original_image():
+    """An anchor scored high with zero offsets is found where the anchor is,
+    divided by the preprocessing's scale (160 -> 128: 0.8)."""
+    det = _tiny_detector()
+    det.preprocessor = zoo.DetectionPreprocessor((128, 128))
+    images = np.random.default_rng(1).integers(0, 256, (1, 100, 160, 3),
+                                               "uint8")
+    ready = det.preprocessor(images)
+    info = keras.ops.convert_to_numpy(ready["image_info"])
+    np.testing.assert_allclose(info[0], [[100, 160], [80, 128], [0.8, 0.8],
+                                         [0, 0]], rtol=1e-6)
+    n = det.anchors.shape[0]
+    target = int(np.argmin(np.abs(det.anchors - [20, 30, 52, 62]).sum(-1)))
+    logits = np.full((1, n, 3), -10.0, "float32")
+    logits[0, target, 2] = 5.0
+    out = det.decode({"cls_outputs": logits,
+                      "box_outputs": np.zeros((1, n, 4), "float32")},
+                     ready["image_info"])
+    out = {k: keras.ops.convert_to_numpy(v) for k, v in out.items()}
+    assert int(out["num_detections"][0]) == 1
+    assert int(out["classes"][0, 0]) == 2
+    anchor = np.clip(det.anchors[target], 0, [80, 128, 80, 128])
+    np.testing.assert_allclose(out["boxes"][0, 0], anchor / 0.8, atol=1e-3)
+    # predict does the same from the raw image, with the model's own logits.
+    predicted = det.predict(images, verbose=0)
+    assert predicted["boxes"].shape == (1, 100, 4)
+    assert (predicted["boxes"][..., [0, 2]] <= 100).all()
+    assert (predicted["boxes"][..., [1, 3]] <= 160).all()
+
+
+def test_preprocessor_pads_and_runs_in_tf_data():
+    pre = zoo.DetectionPreprocessor((64, 64), mean=(0, 0, 0), std=(1, 1, 1))
+    image = np.random.default_rng(2).integers(0, 256, (48, 32, 3), "uint8")
+    out = pre(image[None])
+    images = keras.ops.convert_to_numpy(out["images"])
+    expected = tf.image.resize(image[None].astype("float32") / 255.0,
+                               (64, 43)).numpy()
+    np.testing.assert_allclose(images[:, :, :43], expected, atol=1e-5)
+    np.testing.assert_array_equal(images[:, :, 43:], 0)
+    ds = tf.data.Dataset.from_tensor_slices(image[None]).map(pre)
+    element = next(iter(ds))
+    np.testing.assert_allclose(element["images"].numpy(), images[0],
+                               atol=1e-5)
+    np.testing.assert_allclose(element["image_info"].numpy(),
+                               [[48, 32], [64, 43], [64 / 48, 43 / 32], [0, 0]],
+                               rtol=1e-6)
+    config = pre.get_config()
+    assert zoo.DetectionPreprocessor.from_config(config).image_size == (64, 64)
+
+
+# --- serialisation -------------------------------------------------------------
+
+
+def test_keras_file_and_preset_round_trips(detector, tmp_path):
+    detector.preprocessor = zoo.DetectionPreprocessor((128, 128))
+    images = np.random.default_rng(3).normal(size=(2, 128, 128, 3))
+    expected = detector(images)
+    path = tmp_path / "det.keras"
+    detector.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(loaded) is zoo.ObjectDetector
+    assert loaded.preprocessor.image_size == (128, 128)
+    assert_close(loaded(images), expected, atol=1e-6, what=".keras")
+    detector.save_to_preset(tmp_path / "preset")
+    again = zoo.from_preset(tmp_path / "preset")
+    assert type(again) is zoo.ObjectDetector
+    assert_close(again(images), expected, atol=1e-6, what="preset")
+    assert again.get_config()["max_num_detections"] == 100

@@ -1,0 +1,332 @@
+"""Object detection: a backbone, an FPN, a RetinaNet head and the decoding
+of its outputs into boxes after NMS.
+
+```python
+import numpy as np
+import zoo
+
+det = zoo.create_model("resnet18", task="object_detector", num_classes=3,
+                       image_size=(128, 128), decoder_filters=16,
+                       head_filters=16, head_num_convs=1,
+                       stage_filters=(8, 8, 8, 8))
+images = np.random.default_rng(0).integers(0, 256, (2, 100, 160, 3), "uint8")
+out = det.predict(images, verbose=0)   # boxes in the 100x160 images' pixels
+print(out["boxes"].shape, out["classes"].shape)  # -> (2, 100, 4) (2, 100)
+```
+
+`model(images)` (what `fit` trains) returns the head's raw outputs for
+every anchor, levels concatenated in the order of `zoo_ops.flatten_anchors`:
+`{"cls_outputs": [B, num_anchors, num_classes] logits, "box_outputs":
+[B, num_anchors, 4]}` box offsets (`zoo_ops.encode_boxes`). `predict` and
+`detect` return the detections: `{"boxes": [B, max_num_detections, 4]`
+yxyx, `"scores"`, `"classes"` (-1 past the detections), `"num_detections"`}.
+"""
+
+import keras
+import numpy as np
+
+import zoo_ops
+from zoo.backbone import check_model_kwargs
+from zoo.registry import register_task_model
+from zoo.task import Task
+from zoo.vision.detection.fpn import build_fpn
+from zoo.vision.detection.heads import build_retinanet_head
+from zoo.vision.detection.preprocessing import DetectionPreprocessor
+
+
+@register_task_model("object_detector")
+@keras.saving.register_keras_serializable(package="zoo")
+class ObjectDetector(Task):
+    """RetinaNet on any zoo backbone with a feature pyramid.
+
+    Defaults are the Model Garden's (`official/vision/configs/retinanet.py`:
+    `RetinaNet`, `Anchor`, `RetinaNetHead`, `DetectionGenerator`;
+    `decoders.FPN`; `common.NormActivation`).
+
+    Args:
+        backbone: a zoo `Backbone` with `pyramid_outputs` (`C3`.. at strides
+            8..), at a fixed input size or with `image_size` given.
+        num_classes: int, classes scored per anchor (sigmoid; the Model
+            Garden's COCO models use 91, id 0 unused).
+        image_size: `(height, width)` of the input, multiples of
+            `2 ** max_level`; default the backbone's input size.
+        min_level, max_level: pyramid levels of the FPN and the head.
+        num_scales, aspect_ratios, anchor_size: the anchors
+            (`zoo_ops.generate_anchors`).
+        decoder_filters: channels of the FPN.
+        fusion_type: `"sum"` or `"concat"` (the FPN's top-down fusion).
+        use_separable_conv: separable convolutions in the FPN and head.
+        head_num_convs, head_filters: the head's towers.
+        activation: of the towers and between the coarser FPN levels.
+        norm_momentum, norm_epsilon: of the FPN's and the head's batch norms.
+        pre_nms_top_k: candidates kept per level before NMS, by score over
+            every (anchor, class) pair.
+        pre_nms_score_threshold: candidates scoring at most this are dropped.
+        nms_iou_threshold: class-wise NMS threshold.
+        max_num_detections: detections per image.
+        preprocessor: a `DetectionPreprocessor` (`predict` then takes raw
+            images of any size and returns boxes in their pixels).
+        dtype: dtype policy of the decoder and head.
+    """
+
+    def __init__(self, backbone, num_classes, image_size=None, min_level=3,
+                 max_level=7, num_scales=3, aspect_ratios=(0.5, 1.0, 2.0),
+                 anchor_size=4.0, decoder_filters=256, fusion_type="sum",
+                 use_separable_conv=False, head_num_convs=4, head_filters=256,
+                 activation="relu", norm_momentum=0.99, norm_epsilon=1e-3,
+                 pre_nms_top_k=5000, pre_nms_score_threshold=0.05,
+                 nms_iou_threshold=0.5, max_num_detections=100,
+                 preprocessor=None, dtype=None, **kwargs):
+        check_model_kwargs(type(self), kwargs)
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError("ObjectDetector: num_classes must be a positive "
+                             f"int, got {num_classes!r}.")
+        pyramid = getattr(backbone, "pyramid_outputs", None)
+        if not pyramid:
+            raise ValueError(
+                f"ObjectDetector needs a backbone with a feature pyramid "
+                f"(`pyramid_outputs`); {backbone.name} has none.")
+        data_format = getattr(backbone, "data_format", None)
+        input_shape = tuple(backbone.inputs[0].shape[1:])
+        spatial = (input_shape[1:3] if data_format == "channels_first"
+                   else input_shape[:2])
+        if image_size is None:
+            if None in spatial:
+                raise ValueError(
+                    "ObjectDetector: the anchors need a fixed input size; "
+                    f"{backbone.name} takes {input_shape}. Pass image_size "
+                    "or build the backbone with input_shape=(H, W, 3).")
+            image_size = spatial
+        image_size = tuple(int(s) for s in image_size)
+        stride = 2 ** max_level
+        if len(image_size) != 2 or any(s % stride for s in image_size):
+            raise ValueError(
+                f"ObjectDetector: image_size {image_size} must be (height, "
+                f"width) multiples of 2**max_level = {stride}.")
+        for known, wanted in zip(spatial, image_size):
+            if known is not None and known != wanted:
+                raise ValueError(
+                    f"ObjectDetector: image_size {image_size} differs from "
+                    f"{backbone.name}'s input {input_shape}.")
+        self._anchor_config = dict(
+            min_level=min_level, max_level=max_level, num_scales=num_scales,
+            aspect_ratios=tuple(float(r) for r in aspect_ratios),
+            anchor_size=float(anchor_size))
+        anchors = zoo_ops.generate_anchors_numpy(image_size,
+                                                 **self._anchor_config)
+        num_anchors = num_scales * len(aspect_ratios)
+
+        shape = ((3,) + image_size if data_format == "channels_first"
+                 else image_size + (3,))
+        images = keras.Input(shape=shape, name="images")
+        if getattr(backbone, "features_only", False):
+            features = backbone(images)
+        else:
+            features = keras.Model(backbone.inputs, pyramid,
+                                   name=f"{backbone.name}_pyramid")(images)
+        levels = build_fpn(
+            features, min_level=min_level, max_level=max_level,
+            num_filters=decoder_filters, fusion_type=fusion_type,
+            use_separable_conv=use_separable_conv, activation=activation,
+            norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
+            data_format=data_format, dtype=dtype)
+        class_maps, box_maps = build_retinanet_head(
+            levels, num_classes=num_classes, num_anchors=num_anchors,
+            num_convs=head_num_convs, num_filters=head_filters,
+            use_separable_conv=use_separable_conv, activation=activation,
+            norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
+            data_format=data_format, dtype=dtype)
+
+        def flatten(maps, width, name):
+            parts = [keras.layers.Reshape((-1, width), dtype=dtype,
+                                          name=f"{name}_flat_{key}")(maps[key])
+                     for key in sorted(maps, key=lambda k: int(k[1:]))]
+            return keras.layers.Concatenate(
+                axis=1, dtype="float32", name=name)(parts)
+
+        outputs = {"box_outputs": flatten(box_maps, 4, "box_outputs"),
+                   "cls_outputs": flatten(class_maps, num_classes,
+                                          "cls_outputs")}
+        super().__init__(inputs=images, outputs=outputs, dtype=dtype,
+                         **kwargs)
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.num_classes = num_classes
+        self.image_size = image_size
+        self.min_level, self.max_level = min_level, max_level
+        self.num_scales = num_scales
+        self.aspect_ratios = list(self._anchor_config["aspect_ratios"])
+        self.anchor_size = float(anchor_size)
+        self.decoder_filters = decoder_filters
+        self.fusion_type = fusion_type
+        self.use_separable_conv = bool(use_separable_conv)
+        self.head_num_convs = head_num_convs
+        self.head_filters = head_filters
+        self.activation = activation
+        self.norm_momentum = float(norm_momentum)
+        self.norm_epsilon = float(norm_epsilon)
+        self.pre_nms_top_k = int(pre_nms_top_k)
+        self.pre_nms_score_threshold = float(pre_nms_score_threshold)
+        self.nms_iou_threshold = float(nms_iou_threshold)
+        self.max_num_detections = int(max_num_detections)
+        self._level_sizes = [anchors[level].shape[0] * anchors[level].shape[1]
+                             * num_anchors for level in sorted(anchors)]
+        self._anchors = np.concatenate(
+            [anchors[level].reshape(-1, 4) for level in sorted(anchors)])
+
+    @property
+    def anchors(self):
+        """`[num_anchors, 4]` float32 yxyx anchors in input pixels, in the
+        order of the raw outputs."""
+        return self._anchors
+
+    def anchor_targets(self, gt_boxes, gt_classes, gt_mask=None,
+                       match_threshold=0.5, unmatched_threshold=0.5):
+        """RetinaNet's training targets of ground truth for these anchors
+        (`zoo_ops.label_anchors`; boxes yxyx in input pixels)."""
+        return zoo_ops.label_anchors(
+            self._anchors, gt_boxes, gt_classes, gt_mask,
+            match_threshold=match_threshold,
+            unmatched_threshold=unmatched_threshold)
+
+    def decode(self, outputs, image_info=None):
+        """Raw outputs -> detections after NMS, as the Model Garden's
+        `MultilevelDetectionGenerator` with `nms_version: v2`.
+
+        Scores are sigmoids of the logits; boxes are decoded from the
+        anchors and clipped to the image; per level, the `pre_nms_top_k`
+        best (anchor, class) pairs are candidates; those scoring above
+        `pre_nms_score_threshold` go through NMS class by class (one NMS
+        over boxes offset by class, which keeps the same boxes), and the
+        `max_num_detections` best survivors are returned.
+
+        Args:
+            outputs: dict with `"cls_outputs"` and `"box_outputs"` (the
+                model's outputs).
+            image_info: optional `[B, 4, 2]` (`DetectionPreprocessor`'s):
+                boxes are clipped to the scaled image and mapped back to
+                the original's pixels. Without it, boxes are in input
+                pixels, clipped to the input.
+
+        Returns:
+            dict `"boxes"` `[B, D, 4]` float32 yxyx, `"scores"` `[B, D]`,
+            `"classes"` `[B, D]` int32 (-1 past the detections),
+            `"num_detections"` `[B]` int32; D = `max_num_detections`.
+        """
+        ops = keras.ops
+        logits = ops.cast(outputs["cls_outputs"], "float32")
+        offsets = ops.cast(outputs["box_outputs"], "float32")
+        batch = ops.shape(logits)[0]
+        classes = self.num_classes
+        boxes = zoo_ops.decode_boxes(offsets, self._anchors[None])
+        height, width = self.image_size
+        if image_info is None:
+            limit = ops.convert_to_tensor(
+                np.array([[height, width, height, width]], "float32"))
+        else:
+            info = ops.cast(image_info, "float32")
+            limit = ops.concatenate([info[:, 1], info[:, 1]], axis=-1)
+        limit = ops.reshape(limit, (-1, 1, 4))
+        boxes = ops.clip(boxes, 0.0, limit)
+        scores = ops.sigmoid(logits)
+        candidates = {"scores": [], "boxes": [], "classes": []}
+        start = 0
+        for size in self._level_sizes:
+            level = ops.reshape(scores[:, start:start + size],
+                                (batch, size * classes))
+            k = min(self.pre_nms_top_k, size * classes)
+            top_scores, top_index = ops.top_k(level, k)
+            anchor_index = top_index // classes
+            candidates["scores"].append(top_scores)
+            candidates["classes"].append(top_index % classes)
+            candidates["boxes"].append(ops.take_along_axis(
+                boxes[:, start:start + size], anchor_index[..., None],
+                axis=1))
+            start += size
+        cand_scores = ops.concatenate(candidates["scores"], axis=1)
+        cand_classes = ops.concatenate(candidates["classes"], axis=1)
+        cand_boxes = ops.concatenate(candidates["boxes"], axis=1)
+        # Boxes of different classes never overlap once offset this far.
+        spread = float(max(height, width)) + 1.0
+        if image_info is not None:
+            spread = ops.max(limit) + 1.0
+        shift = ops.cast(cand_classes, "float32")[..., None] * spread
+        index, count = zoo_ops.non_max_suppression_padded(
+            cand_boxes + shift, cand_scores, self.max_num_detections,
+            iou_threshold=self.nms_iou_threshold,
+            score_threshold=self.pre_nms_score_threshold)
+        valid = (ops.arange(self.max_num_detections)[None]
+                 < ops.reshape(count, (-1, 1)))
+        found_boxes = ops.take_along_axis(cand_boxes, index[..., None],
+                                          axis=1)
+        found_boxes = ops.where(valid[..., None], found_boxes, 0.0)
+        found_scores = ops.where(
+            valid, ops.take_along_axis(cand_scores, index, axis=1), 0.0)
+        found_classes = ops.where(
+            valid, ops.take_along_axis(cand_classes, index, axis=1), -1)
+        if image_info is not None:
+            scale = ops.concatenate([info[:, 2], info[:, 2]], axis=-1)
+            original = ops.concatenate([info[:, 0], info[:, 0]], axis=-1)
+            found_boxes = ops.clip(found_boxes / scale[:, None],
+                                   0.0, original[:, None])
+        return {"boxes": found_boxes, "scores": found_scores,
+                "classes": ops.cast(found_classes, "int32"),
+                "num_detections": ops.cast(count, "int32")}
+
+    def detect(self, images):
+        """Detections of a batch of images, in their pixels.
+
+        Args:
+            images: `[B, h, w, 3]` raw images when the model has a
+                preprocessor (any size), else preprocessed `[B, H, W, 3]`.
+
+        Returns:
+            `decode`'s dict of backend tensors.
+        """
+        if self.preprocessor is not None:
+            ready = self.preprocessor(images)
+            return self.decode(self(ready["images"], training=False),
+                               ready["image_info"])
+        return self.decode(self(images, training=False))
+
+    def predict_step(self, *args):
+        """`predict` returns detections (`decode`), not the raw outputs.
+
+        Takes the backend trainer's arguments (`(state, data)` on JAX,
+        `(data,)` elsewhere); `data` holds images, or the preprocessor's
+        `{"images", "image_info"}`.
+        """
+        *state, data = args
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        info = None
+        if isinstance(x, dict) and "images" in x:
+            x, info = x["images"], x.get("image_info")
+        result = super().predict_step(*state, (x,))
+        if state:  # JAX: (outputs, non-trainable variables)
+            outputs, variables = result
+            return self.decode(outputs, info), variables
+        return self.decode(result, info)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "num_classes": self.num_classes,
+            "image_size": list(self.image_size),
+            "min_level": self.min_level, "max_level": self.max_level,
+            "num_scales": self.num_scales,
+            "aspect_ratios": self.aspect_ratios,
+            "anchor_size": self.anchor_size,
+            "decoder_filters": self.decoder_filters,
+            "fusion_type": self.fusion_type,
+            "use_separable_conv": self.use_separable_conv,
+            "head_num_convs": self.head_num_convs,
+            "head_filters": self.head_filters,
+            "activation": self.activation,
+            "norm_momentum": self.norm_momentum,
+            "norm_epsilon": self.norm_epsilon,
+            "pre_nms_top_k": self.pre_nms_top_k,
+            "pre_nms_score_threshold": self.pre_nms_score_threshold,
+            "nms_iou_threshold": self.nms_iou_threshold,
+            "max_num_detections": self.max_num_detections,
+        })
+        return config
