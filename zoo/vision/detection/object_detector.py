@@ -31,6 +31,13 @@ from zoo.registry import register_task_model
 from zoo.task import Task
 from zoo.vision.detection.fpn import build_fpn
 from zoo.vision.detection.heads import build_retinanet_head
+from zoo.vision.detection.losses import (
+    BOX_LOSS_WEIGHT,
+    FOCAL_ALPHA,
+    FOCAL_GAMMA,
+    HUBER_DELTA,
+    retinanet_loss,
+)
 from zoo.vision.detection.preprocessing import DetectionPreprocessor
 
 
@@ -188,6 +195,59 @@ class ObjectDetector(Task):
             self._anchors, gt_boxes, gt_classes, gt_mask,
             match_threshold=match_threshold,
             unmatched_threshold=unmatched_threshold)
+
+    # --- training --------------------------------------------------------------
+
+    def compile(self, optimizer="sgd", loss=None, *, focal_alpha=FOCAL_ALPHA,
+                focal_gamma=FOCAL_GAMMA, huber_delta=HUBER_DELTA,
+                box_loss_weight=BOX_LOSS_WEIGHT, **kwargs):
+        """`keras.Model.compile`; without `loss`, `fit` trains with the
+        Model Garden's RetinaNet loss (`zoo.vision.detection.losses`) on
+        targets from `anchor_targets`, plus the layers' regularisation.
+
+        Args:
+            optimizer: a Keras optimizer or its name.
+            loss: None for RetinaNet's loss, or any Keras loss (over the
+                raw outputs).
+            focal_alpha, focal_gamma, huber_delta, box_loss_weight: the
+                Model Garden's `losses` (0.25, 1.5, 0.1, 50).
+            **kwargs: the rest of `compile`'s arguments.
+        """
+        self._loss_options = dict(alpha=float(focal_alpha),
+                                  gamma=float(focal_gamma),
+                                  delta=float(huber_delta),
+                                  box_loss_weight=float(box_loss_weight))
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        """RetinaNet's loss when compiled without one (see `compile`)."""
+        if self.loss is not None or not isinstance(y, dict):
+            return super().compute_loss(x, y, y_pred, sample_weight,
+                                        training)
+        missing = {"class_targets", "box_targets", "class_weights",
+                   "box_weights"} - set(y)
+        if missing:
+            raise ValueError(
+                "ObjectDetector: training targets need "
+                f"{sorted(missing)} (what `anchor_targets` returns).")
+        options = getattr(self, "_loss_options", {})
+        total, _, _ = retinanet_loss(y_pred, y, self.num_classes, **options)
+        if self.losses:
+            total = total + keras.ops.sum(keras.ops.stack(
+                [keras.ops.cast(v, "float32") for v in self.losses]))
+        return total
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit` on preprocessed images and `anchor_targets`
+        (the preprocessor is not applied: it cannot move the boxes)."""
+        return keras.Model.fit(self, *args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate`, as `fit`, without the preprocessor."""
+        return keras.Model.evaluate(self, *args, **kwargs)
+
+    # --- inference ---------------------------------------------------------------
 
     def decode(self, outputs, image_info=None):
         """Raw outputs -> detections after NMS, as the Model Garden's
