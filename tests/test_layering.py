@@ -40,6 +40,7 @@ TENSORFLOW_ALLOWED = {
     "zoo/serving/signatures.py",
     "training/predict_cli.py",        # zoo predict decodes image files
     "training/data/augment.py",
+    "training/data/coco.py",
     "training/data/detection.py",
     "training/data/image_classification.py",
     "training/data/readers.py",

@@ -7,6 +7,7 @@ zoo train ...               # training experiments (training/train_cli.py)
 zoo export ...              # serving artifacts (training/export_cli.py)
 zoo predict SOURCE FILES    # classify images, embed texts (training/predict_cli.py)
 zoo info SOURCE             # a preset's or an exported model's card
+zoo data coco-to-tfrecord   # COCO -> detection TFRecords (training/data_cli.py)
 zoo bench ...               # benchmarks (benchmarks/cli.py)
 ```
 
@@ -25,7 +26,8 @@ import sys
 
 #: Modules that add a subcommand, in the order `zoo --help` lists them.
 SUBCOMMAND_MODULES = ("training.train_cli", "training.export_cli",
-                      "training.predict_cli", "benchmarks.cli")
+                      "training.predict_cli", "training.data_cli",
+                      "benchmarks.cli")
 
 
 def _models(args):
