@@ -155,6 +155,11 @@ def _folded_weights(conv, bn):
 def _folded_convolution(conv, bn):
     """A new, unbuilt convolution with bias; `_assign_folded` fills it."""
     config = conv.get_config()
+    if len(getattr(conv, "_inbound_nodes", ())) > 1:
+        # A convolution shared by several call sites (a detection head's
+        # levels) folds into one convolution per site, each named after
+        # its batch norm.
+        config["name"] = f"{conv.name}_{bn.name}"
     config["use_bias"] = True
     config["bias_initializer"] = "zeros"
     for key in ("kernel_regularizer", "bias_regularizer",

@@ -332,3 +332,20 @@ def test_a_detector_fits_squares_and_then_finds_them():
                 and _iou(boxes[i, 0], best[None])[0] > 0.5):
             hits += 1
     assert hits >= 12, hits
+
+
+def test_fused_detector_equals_the_detector():
+    """The head's shared convolutions fold into one per level (each level
+    has its own batch norms)."""
+    from testing_utils import randomize_batch_norm
+
+    det = _tiny_detector()
+    randomize_batch_norm(det, seed=5)
+    fused = det.fuse()
+    images = np.random.default_rng(6).normal(size=(2, 128, 128, 3))
+    assert_close(fused(images), det(images), scaled=1e-4, what="fused")
+    # All but the norms of P5 and P6, whose convolutions also feed the
+    # next level (the batch norm is not their only consumer).
+    left = {layer.name for layer in fused.layers
+            if isinstance(layer, keras.layers.BatchNormalization)}
+    assert left == {"fpn_norm_5", "fpn_norm_6"}
