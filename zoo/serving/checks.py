@@ -67,6 +67,15 @@ def reference_outputs(model, kind, samples):
 
     if kind == "text_encoder":
         return {"embeddings": model.embed(list(samples))}
+    if kind == "object_detector":
+        rows = [{k: np.asarray(keras.ops.convert_to_numpy(v))[0]
+                 for k, v in model.detect(image[None]).items()}
+                for image in samples]
+        return {"detection_boxes": np.stack([r["boxes"] for r in rows]),
+                "detection_scores": np.stack([r["scores"] for r in rows]),
+                "detection_classes": np.stack([r["classes"] for r in rows]),
+                "num_detections": np.stack([r["num_detections"]
+                                            for r in rows])}
     preprocessed = np.stack([
         np.asarray(keras.ops.convert_to_numpy(
             model.preprocessor(_layout(model, image[None]))))[0]
@@ -125,16 +134,60 @@ def compare(model, kind, input_type, run, samples=None, log=True):
             for row, index in enumerate(indices):
                 got[name][index] = np.asarray(outputs[name][row], "float64")
     got = {name: np.stack(rows) for name, rows in got.items()}
+    if kind == "object_detector":
+        got = match_detections(got, expected)
     differences = {}
     for name, reference in expected.items():
         difference = float(np.abs(got[name] - reference).max())
-        if name == "logits":
+        if name in ("logits", "detection_boxes"):
+            # Relative to the largest magnitude (logits; box coordinates
+            # in pixels); class ids and counts must be equal.
             difference /= max(1.0, float(np.abs(reference).max()))
         differences[name] = difference
     (logger.info if log else logger.debug)(
         "export check on %d samples: max abs difference %s", len(samples),
         ", ".join(f"{k} {v:.2e}" for k, v in differences.items()))
     return differences, got, expected
+
+
+DETECTION_KEYS = ("detection_boxes", "detection_scores",
+                  "detection_classes")
+
+
+def match_detections(got, expected):
+    """`got`'s detections reordered to pair with `expected`'s: each
+    expected detection takes the unused one of its class with the nearest
+    box. Detections whose scores differ by float noise can come out of NMS
+    in either order; the pairs are then compared as they are.
+
+    Args:
+        got, expected: dicts with `detection_boxes` `[N, D, 4]`,
+            `detection_scores` `[N, D]`, `detection_classes` `[N, D]` and
+            `num_detections` `[N]`.
+
+    Returns:
+        `got`, reordered (a copy).
+    """
+    got = {name: np.array(value) for name, value in got.items()}
+    for i in range(len(expected["num_detections"])):
+        count = min(int(expected["num_detections"][i]),
+                    int(got["num_detections"][i]))
+        boxes = got["detection_boxes"][i, :count]
+        classes = got["detection_classes"][i, :count]
+        free = np.ones(count, bool)
+        order = []
+        for j in range(count):
+            cost = np.abs(boxes - expected["detection_boxes"][i, j]).sum(-1)
+            cost = np.where(
+                free & (classes == expected["detection_classes"][i, j]),
+                cost, np.inf)
+            pick = int(np.argmin(cost)) if np.isfinite(cost).any() else \
+                int(np.argmax(free))
+            free[pick] = False
+            order.append(pick)
+        for name in DETECTION_KEYS:
+            got[name][i, :count] = got[name][i, order]
+    return got
 
 
 def check(model, kind, input_type, run, samples=None, tolerance=TOLERANCE):

@@ -32,7 +32,12 @@ FORMATS = ("saved_model", "tflite", "onnx")
 INPUT_TYPES = {
     "image_classifier": ("image_tensor", "image_bytes", "tf_example"),
     "text_encoder": ("text",),
+    "object_detector": ("image_tensor", "image_bytes", "tf_example"),
 }
+#: Formats each kind of model exports to (a detector's NMS has no LiteRT
+#: or ONNX form here yet).
+KIND_FORMATS = {"image_classifier": FORMATS, "text_encoder": FORMATS,
+                "object_detector": ("saved_model",)}
 #: The card written next to every artifact.
 CARD_NAME = "zoo_export.json"
 #: Largest max-abs difference a float export may have from the Keras model
@@ -68,14 +73,15 @@ def export(model, path, *, format="saved_model", input_type=None, top_k=5,
     """Exports `model` for serving and checks the artifact against it.
 
     Args:
-        model: a zoo `ImageClassifier` or text encoder with its
+        model: a zoo `ImageClassifier`, `ObjectDetector` (SavedModel,
+            float32: decoded boxes after NMS out) or text encoder with its
             preprocessor attached (`zoo.from_preset(...)` attaches it), or
             a preset handle (str) that `zoo.from_preset` loads.
         path: SavedModel: a directory, written in TF Serving's layout
             (`path/<version>/saved_model.pb`, the next free version);
             LiteRT and ONNX: the `.tflite` / `.onnx` file.
         format: one of `FORMATS`.
-        input_type: image classifiers: `"image_tensor"` (default; uint8
+        input_type: image models: `"image_tensor"` (default; uint8
             `[batch, height, width, channels]`, any size),
             `"image_bytes"` (encoded images `[batch]`) or `"tf_example"`
             (serialised examples, the image under `image/encoded`); text
@@ -138,6 +144,13 @@ def export(model, path, *, format="saved_model", input_type=None, top_k=5,
         raise ExportError(
             f"input_type={input_type!r} does not suit a {kind.replace('_', ' ')}"
             f"; choose one of {list(valid)}.")
+    if format not in KIND_FORMATS[kind]:
+        raise ExportError(
+            f"a {kind.replace('_', ' ')} exports to "
+            f"{list(KIND_FORMATS[kind])}, not {format!r}.")
+    if kind == "object_detector" and (quantize or precision != "float32"):
+        raise ExportError("a detector exports in float32 only (no quantize "
+                          "or bfloat16 precision yet).")
     _check_option("quantize", quantize, QUANTIZATIONS, format)
     _check_option("precision", precision, PRECISIONS, format)
     if quantize and precision != "float32":
@@ -188,12 +201,15 @@ def export(model, path, *, format="saved_model", input_type=None, top_k=5,
                 core, model, input_type, min(top_k, model.num_classes),
                 names, input_size=input_size,
                 batch=1 if format == "tflite" else None)
+        elif kind == "object_detector":
+            module, spec, outputs = signatures.object_detector(
+                core, model, input_type)
         else:
             module, spec, outputs = signatures.text_encoder(core, model)
         fields = {"fused": fused, "outputs": outputs, "source": source or {},
                   "precision": precision,
-                  "inputs": {"images" if kind == "image_classifier"
-                             else "text": spec}}
+                  "inputs": {"text" if kind == "text_encoder"
+                             else "images": spec}}
         if format == "saved_model" and (quantize or precision != "float32"):
             fields["weight_bytes"] = {"float32": _weight_bytes(model),
                                       "exported": _weight_bytes(network)}
@@ -225,8 +241,9 @@ def export(model, path, *, format="saved_model", input_type=None, top_k=5,
 
 
 def model_kind(model):
-    """`"image_classifier"` or `"text_encoder"`, or ExportError naming what
-    the model lacks."""
+    """`"image_classifier"`, `"text_encoder"` or `"object_detector"`, or
+    ExportError naming what the model lacks."""
+    from zoo.vision.detection.object_detector import ObjectDetector
     from zoo.vision.image_classifier import ImageClassifier
 
     from zoo.nlp.encoders.base import TextEncoder
@@ -236,16 +253,19 @@ def model_kind(model):
         kind = "image_classifier"
     elif isinstance(model, TextEncoder):
         kind = "text_encoder"
+    elif isinstance(model, ObjectDetector):
+        kind = "object_detector"
     else:
         raise ExportError(
-            f"zoo.export takes an ImageClassifier or a text encoder; got "
-            f"{type(model).__name__} {getattr(model, 'name', '')!r}.")
+            f"zoo.export takes an ImageClassifier, an ObjectDetector or a "
+            f"text encoder; got {type(model).__name__} "
+            f"{getattr(model, 'name', '')!r}.")
     if preprocessor is None:
         raise ExportError(
             f"{model.name} has no preprocessor, so the artifact could not "
             "take raw inputs: load it with zoo.from_preset(...) or attach "
             "one (model.preprocessor = zoo.ImagePreprocessor(...) / "
-            "zoo.TextPreprocessor(...)).")
+            "zoo.DetectionPreprocessor(...) / zoo.TextPreprocessor(...)).")
     return kind
 
 
@@ -389,7 +409,7 @@ def _export_network(network, directory, kind, format="saved_model"):
         from zoo.serving import tf_network
 
         return tf_network.export_in_subprocess(network, directory)
-    if kind == "image_classifier":
+    if kind != "text_encoder":
         shape = (None,) + tuple(network.inputs[0].shape[1:])
         signature = [tf.TensorSpec(shape, "float32")]
     else:
@@ -537,6 +557,14 @@ def load_runner(path, num_threads=None):
         f"{path!r} is not an exported artifact: expected a SavedModel "
         "version directory (with saved_model.pb), a .tflite or an .onnx "
         "file.")
+
+
+def refuse_directory(path, what, example):
+    """ExportError when `path`, where one file goes, is a directory
+    (`what`: "a LiteRT export")."""
+    if os.path.isdir(path):
+        raise ExportError(f"{path!r} is a directory; {what} is one file "
+                          f"(e.g. {example}).")
 
 
 def _weight_bytes(model):

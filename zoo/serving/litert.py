@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from zoo.serving.export import (TOLERANCE, ExportError, _base_card,
-                                write_artifact)
+                                refuse_directory, write_artifact)
 
 logger = logging.getLogger(__name__)
 
@@ -113,10 +113,7 @@ def write(module, path, work, model, quantize, samples, verify, fields,
     from zoo.serving import checks
 
     path = os.fspath(path)
-    if os.path.isdir(path):
-        raise ExportError(
-            f"{path!r} is a directory; a LiteRT export is one file "
-            "(e.g. out/model.tflite).")
+    refuse_directory(path, "a LiteRT export", "out/model.tflite")
     if quantize == "int8_full" and representative is None:
         representative = samples
     flat_buffer, select_ops = convert(module, work, quantize, representative)

@@ -114,13 +114,14 @@ def write(module, spec, path, work, model, quantize, samples, verify,
     """Converts, checks and writes the `.onnx` file and its card
     (`<path>.json`, with `fields` added); returns the card."""
     from zoo.serving import checks
-    from zoo.serving.export import _base_card, write_artifact
+    from zoo.serving.export import (
+        _base_card,
+        refuse_directory,
+        write_artifact,
+    )
 
     path = os.fspath(path)
-    if os.path.isdir(path):
-        raise ExportError(
-            f"{path!r} is a directory; an ONNX export is one file "
-            "(e.g. out/model.onnx).")
+    refuse_directory(path, "an ONNX export", "out/model.onnx")
     proto = convert(module, spec)
     float_bytes = proto.SerializeToString()
     model_bytes = quantize_dynamic(proto, work) if quantize else float_bytes

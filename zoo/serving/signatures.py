@@ -159,6 +159,67 @@ def image_classifier(network, model, input_type, top_k, class_names,
     return module, _spec(spec), _output_specs(serve)
 
 
+def object_detector(network, model, input_type):
+    """`(module, input spec, output specs)` of an `ObjectDetector`: images
+    in (any size, each resized keeping its aspect ratio and padded by the
+    model's `DetectionPreprocessor`), the Model Garden's detection outputs:
+    `detection_boxes` `[B, D, 4]` yxyx in the input images' pixels,
+    `detection_scores`, `detection_classes` (-1 past the detections),
+    `num_detections`, and `image_info` `[B, 4, 2]`."""
+    preprocessor = model.preprocessor
+
+    def detect(images, info):
+        raw = network.serve(images)
+        raw = {key: tf.cast(value, tf.float32) for key, value in raw.items()}
+        found = model.decode(raw, info)
+        return {"detection_boxes": found["boxes"],
+                "detection_scores": found["scores"],
+                "detection_classes": found["classes"],
+                "num_detections": found["num_detections"],
+                "image_info": tf.cast(info, tf.float32)}
+
+    height, width = preprocessor.image_size
+
+    def decode_one(encoded):
+        image = tf.io.decode_image(encoded, channels=3,
+                                   expand_animations=False)
+        image.set_shape((None, None, 3))
+        ready = preprocessor(image)
+        return ready["images"], ready["image_info"]
+
+    def decode_all(encoded):
+        return tf.map_fn(decode_one, encoded, fn_output_signature=(
+            tf.TensorSpec((height, width, 3), tf.float32),
+            tf.TensorSpec((4, 2), tf.float32)))
+
+    if input_type == "image_tensor":
+        spec = tf.TensorSpec((None, None, None, 3), tf.uint8, name="inputs")
+
+        @tf.function(input_signature=[spec])
+        def serve(inputs):
+            ready = preprocessor(inputs)
+            return detect(ready["images"], ready["image_info"])
+    elif input_type == "image_bytes":
+        spec = tf.TensorSpec((None,), tf.string, name="inputs")
+
+        @tf.function(input_signature=[spec])
+        def serve(inputs):
+            return detect(*decode_all(inputs))
+    else:
+        spec = tf.TensorSpec((None,), tf.string, name="inputs")
+        features = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+
+        @tf.function(input_signature=[spec])
+        def serve(inputs):
+            parsed = tf.io.parse_example(inputs, features)
+            return detect(*decode_all(parsed[IMAGE_KEY]))
+
+    module = tf.Module()
+    module.network = network
+    module.serve = serve
+    return module, _spec(spec), _output_specs(serve)
+
+
 def text_encoder(network, model):
     """`(module, input spec, output specs)` of a text encoder: strings in,
     `embeddings` out (mean over real tokens, L2-normalised: `embed()`)."""

@@ -182,3 +182,86 @@ def test_bad_requests_name_the_valid_choices(tmp_path):
         read_card(tmp_path)
     assert not os.path.exists(tmp_path / "x")
     assert CARD_NAME == "zoo_export.json"
+
+
+def _detector():
+    """A tiny RetinaNet whose class predictor is spread out, so that it
+    finds boxes (at the prior's 0.01 nothing passes the 0.05 threshold)."""
+    det = zoo.create_model("resnet18", task="object_detector", num_classes=3,
+                           input_shape=(128, 128, 3), decoder_filters=16,
+                           head_filters=16, head_num_convs=1,
+                           stage_filters=(8, 8, 8, 8))
+    layer = det.get_layer("head_classes")
+    kernel, bias = layer.get_weights()
+    rng = np.random.default_rng(0)
+    layer.set_weights([rng.normal(0, 0.05, kernel.shape).astype("float32"),
+                       bias + 1.5])
+    det.preprocessor = zoo.DetectionPreprocessor((128, 128))
+    return det
+
+
+def test_detector_saved_model_serves_boxes_after_nms_without_keras(tmp_path):
+    """Encoded photos of two sizes in, the Model Garden's detection outputs
+    out, in each photo's pixels; a process that cannot import keras, jax or
+    zoo gives the Keras detector's detections."""
+    import tensorflow as tf
+
+    det = _detector()
+    card = zoo.export(det, tmp_path / "det", input_type="image_bytes")
+    assert card["max_abs_diff"]["detection_classes"] == 0
+    assert card["max_abs_diff"]["num_detections"] == 0
+    assert card["max_abs_diff"]["detection_boxes"] < 1e-4
+    assert card["fused"] is True
+    assert set(card["outputs"]) == {"detection_boxes", "detection_scores",
+                                    "detection_classes", "num_detections",
+                                    "image_info"}
+    photos = [_photo("chelsea"), _photo("coffee", (70, 50))]
+    paths = []
+    for index, photo in enumerate(photos):
+        path = tmp_path / f"photo{index}.png"
+        path.write_bytes(tf.io.encode_png(photo).numpy())
+        paths.append(str(path))
+    result = subprocess.run(
+        [sys.executable, "-c", SERVE, card["path"], *paths],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    served = {k: np.asarray(v) for k, v in
+              json.loads(result.stdout.strip().splitlines()[-1]).items()}
+    from zoo.serving.checks import match_detections
+
+    for index, photo in enumerate(photos):
+        found = {k: np.asarray(v) for k, v in det.detect(photo[None]).items()}
+        expected = {"detection_" + k: v for k, v in found.items()
+                    if k != "num_detections"}
+        expected["num_detections"] = found["num_detections"]
+        count = int(expected["num_detections"][0])
+        assert count > 0 and served["num_detections"][index] == count
+        # Near-equal scores may leave NMS in either order: paired first.
+        mine = match_detections(
+            {k: served[k][index:index + 1] for k in expected}, expected)
+        np.testing.assert_array_equal(mine["detection_classes"],
+                                      expected["detection_classes"])
+        np.testing.assert_allclose(mine["detection_scores"],
+                                   expected["detection_scores"], atol=1e-4)
+        np.testing.assert_allclose(mine["detection_boxes"],
+                                   expected["detection_boxes"], atol=1e-2)
+        height, width = photo.shape[:2]
+        boxes = served["detection_boxes"][index]
+        assert (boxes[:, [0, 2]] <= height).all()
+        assert (boxes[:, [1, 3]] <= width).all()
+        np.testing.assert_allclose(served["image_info"][index][0],
+                                   [height, width])
+
+
+def test_detectors_export_to_saved_models_in_float32(tmp_path):
+    det = _detector()
+    with pytest.raises(ExportError, match=r"object detector exports to "
+                       r"\['saved_model'\], not 'tflite'"):
+        zoo.export(det, tmp_path / "d.tflite", format="tflite")
+    with pytest.raises(ExportError, match="float32 only"):
+        zoo.export(det, tmp_path / "d", quantize="int8")
+    det.preprocessor = None
+    with pytest.raises(ExportError, match="no preprocessor"):
+        zoo.export(det, tmp_path / "d")
+    assert not os.path.exists(tmp_path / "d")

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 import zoo_ops
+from zoo_ops._backend import ops_for
 from zoo.backbone import check_model_kwargs
 from zoo.registry import register_task_model
 from zoo.task import Task
@@ -123,8 +124,10 @@ class ObjectDetector(Task):
                                                  **self._anchor_config)
         num_anchors = num_scales * len(aspect_ratios)
 
-        shape = ((3,) + image_size if data_format == "channels_first"
-                 else image_size + (3,))
+        channels = (input_shape[0] if data_format == "channels_first"
+                    else input_shape[-1]) or 3
+        shape = ((channels,) + image_size if data_format == "channels_first"
+                 else image_size + (channels,))
         images = keras.Input(shape=shape, name="images")
         if getattr(backbone, "features_only", False):
             features = backbone(images)
@@ -273,7 +276,9 @@ class ObjectDetector(Task):
             `"classes"` `[B, D]` int32 (-1 past the detections),
             `"num_detections"` `[B]` int32; D = `max_num_detections`.
         """
-        ops = keras.ops
+        # keras.ops, or its TensorFlow twin inside a serving tf.function
+        # on another backend.
+        ops = ops_for(outputs["cls_outputs"], image_info)
         logits = ops.cast(outputs["cls_outputs"], "float32")
         offsets = ops.cast(outputs["box_outputs"], "float32")
         batch = ops.shape(logits)[0]
