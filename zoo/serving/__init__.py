@@ -22,7 +22,11 @@ What goes in and out (see `docs/export.md`):
   normalisation inside; out `logits`, `probs`, `top_k_classes`,
   `top_k_scores` (and `top_k_names` where the classes have names);
 - text encoders: `text` (strings `[batch]`), the tokenizer inside; out
-  `embeddings` (mean-pooled, L2-normalised, as `embed()`).
+  `embeddings` (mean-pooled, L2-normalised, as `embed()`);
+- object detectors (SavedModel): the image inputs above, the
+  `DetectionPreprocessor` and the detection generator inside; out
+  `detection_boxes` (in the input images' pixels), `detection_scores`,
+  `detection_classes`, `num_detections`, `image_info`.
 
 Keras' own `Model.export` converts the network (on TensorFlow directly, on
 JAX through jax2tf); the serving signature around it is TensorFlow code

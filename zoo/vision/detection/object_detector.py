@@ -9,6 +9,7 @@ det = zoo.create_model("resnet18", task="object_detector", num_classes=3,
                        image_size=(128, 128), decoder_filters=16,
                        head_filters=16, head_num_convs=1,
                        stage_filters=(8, 8, 8, 8))
+det.preprocessor = zoo.DetectionPreprocessor(image_size=(128, 128))
 images = np.random.default_rng(0).integers(0, 256, (2, 100, 160, 3), "uint8")
 out = det.predict(images, verbose=0)   # boxes in the 100x160 images' pixels
 print(out["boxes"].shape, out["classes"].shape)  # -> (2, 100, 4) (2, 100)
