@@ -138,25 +138,10 @@ def image_classifier(network, model, input_type, top_k, class_names,
         @tf.function(input_signature=[spec])
         def serve(inputs):
             return classify(preprocess(inputs))
-    elif input_type == "image_bytes":
-        spec = tf.TensorSpec((None,), tf.string, name="inputs")
-
-        @tf.function(input_signature=[spec])
-        def serve(inputs):
-            return classify(decode_all(inputs))
     else:
-        spec = tf.TensorSpec((None,), tf.string, name="inputs")
-        features = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
-
-        @tf.function(input_signature=[spec])
-        def serve(inputs):
-            parsed = tf.io.parse_example(inputs, features)
-            return classify(decode_all(parsed[IMAGE_KEY]))
-
-    module = tf.Module()
-    module.network = network
-    module.serve = serve
-    return module, _spec(spec), _output_specs(serve)
+        spec, serve = _encoded_images_function(
+            input_type, lambda encoded: classify(decode_all(encoded)))
+    return _module(network, spec, serve)
 
 
 def object_detector(network, model, input_type):
@@ -199,21 +184,33 @@ def object_detector(network, model, input_type):
         def serve(inputs):
             ready = preprocessor(inputs)
             return detect(ready["images"], ready["image_info"])
-    elif input_type == "image_bytes":
-        spec = tf.TensorSpec((None,), tf.string, name="inputs")
+    else:
+        spec, serve = _encoded_images_function(
+            input_type, lambda encoded: detect(*decode_all(encoded)))
+    return _module(network, spec, serve)
 
+
+def _encoded_images_function(input_type, run):
+    """`(input spec, serving tf.function)` of encoded images: `image_bytes`
+    (strings `[batch]`) or `tf_example` (serialised examples, the image
+    under the Model Garden's key); `run(encoded)` gives the outputs."""
+    spec = tf.TensorSpec((None,), tf.string, name="inputs")
+    if input_type == "image_bytes":
         @tf.function(input_signature=[spec])
         def serve(inputs):
-            return detect(*decode_all(inputs))
+            return run(inputs)
     else:
-        spec = tf.TensorSpec((None,), tf.string, name="inputs")
         features = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
 
         @tf.function(input_signature=[spec])
         def serve(inputs):
-            parsed = tf.io.parse_example(inputs, features)
-            return detect(*decode_all(parsed[IMAGE_KEY]))
+            return run(tf.io.parse_example(inputs, features)[IMAGE_KEY])
+    return spec, serve
 
+
+def _module(network, spec, serve):
+    """`(module, input spec, output specs)`: the module saved, holding the
+    network and its `serve` function."""
     module = tf.Module()
     module.network = network
     module.serve = serve
@@ -238,10 +235,7 @@ def text_encoder(network, model):
             tf.reduce_sum(mask, axis=1), 1e-9)
         return {"embeddings": tf.math.l2_normalize(pooled, axis=-1)}
 
-    module = tf.Module()
-    module.network = network
-    module.serve = serve
-    return module, _spec(spec), _output_specs(serve)
+    return _module(network, spec, serve)
 
 
 def _spec(spec):

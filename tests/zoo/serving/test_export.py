@@ -52,23 +52,11 @@ print(json.dumps({k: v.numpy().tolist() for k, v in out.items()
 """
 
 
-def test_saved_model_of_image_bytes_serves_without_keras(tmp_path):
-    """A TF Serving directory (version 1, its card beside it) whose
-    `serving_default` takes encoded photos of any size; a fresh process
-    that cannot import keras, jax or zoo gives the Keras model's
-    probabilities within 1e-4, and the top-5 in order."""
+def _serve_without_keras(card, photos, tmp_path):
+    """The outputs of the SavedModel `card` names on `photos` (as PNG
+    files), from a process that cannot import keras, jax or zoo."""
     import tensorflow as tf
 
-    model = _classifier()
-    card = zoo.export(model, tmp_path / "served", input_type="image_bytes")
-    assert card["path"] == str(tmp_path / "served" / "1")
-    assert os.path.exists(tmp_path / "served" / "1" / "saved_model.pb")
-    assert max(card["max_abs_diff"].values()) < 1e-4
-    assert read_card(tmp_path / "served") == card
-    assert card["inputs"]["images"] == {"name": "inputs", "shape": [None],
-                                        "dtype": "string"}
-    assert card["fused"] is True      # ResNet batch norms folded
-    photos = [_photo("chelsea"), _photo("coffee", (70, 50))]
     paths = []
     for index, photo in enumerate(photos):
         path = tmp_path / f"photo{index}.png"
@@ -79,7 +67,25 @@ def test_saved_model_of_image_bytes_serves_without_keras(tmp_path):
         capture_output=True, text=True, timeout=300,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stderr[-2000:]
-    served = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_saved_model_of_image_bytes_serves_without_keras(tmp_path):
+    """A TF Serving directory (version 1, its card beside it) whose
+    `serving_default` takes encoded photos of any size; a fresh process
+    that cannot import keras, jax or zoo gives the Keras model's
+    probabilities within 1e-4, and the top-5 in order."""
+    model = _classifier()
+    card = zoo.export(model, tmp_path / "served", input_type="image_bytes")
+    assert card["path"] == str(tmp_path / "served" / "1")
+    assert os.path.exists(tmp_path / "served" / "1" / "saved_model.pb")
+    assert max(card["max_abs_diff"].values()) < 1e-4
+    assert read_card(tmp_path / "served") == card
+    assert card["inputs"]["images"] == {"name": "inputs", "shape": [None],
+                                        "dtype": "string"}
+    assert card["fused"] is True      # ResNet batch norms folded
+    photos = [_photo("chelsea"), _photo("coffee", (70, 50))]
+    served = _serve_without_keras(card, photos, tmp_path)
     expected = keras_probabilities(model, photos)
     np.testing.assert_allclose(served["probs"], expected, atol=1e-4)
     np.testing.assert_array_equal(
@@ -204,8 +210,6 @@ def test_detector_saved_model_serves_boxes_after_nms_without_keras(tmp_path):
     """Encoded photos of two sizes in, the Model Garden's detection outputs
     out, in each photo's pixels; a process that cannot import keras, jax or
     zoo gives the Keras detector's detections."""
-    import tensorflow as tf
-
     det = _detector()
     card = zoo.export(det, tmp_path / "det", input_type="image_bytes")
     assert card["max_abs_diff"]["detection_classes"] == 0
@@ -216,18 +220,8 @@ def test_detector_saved_model_serves_boxes_after_nms_without_keras(tmp_path):
                                     "detection_classes", "num_detections",
                                     "image_info"}
     photos = [_photo("chelsea"), _photo("coffee", (70, 50))]
-    paths = []
-    for index, photo in enumerate(photos):
-        path = tmp_path / f"photo{index}.png"
-        path.write_bytes(tf.io.encode_png(photo).numpy())
-        paths.append(str(path))
-    result = subprocess.run(
-        [sys.executable, "-c", SERVE, card["path"], *paths],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert result.returncode == 0, result.stderr[-2000:]
     served = {k: np.asarray(v) for k, v in
-              json.loads(result.stdout.strip().splitlines()[-1]).items()}
+              _serve_without_keras(card, photos, tmp_path).items()}
     from zoo.serving.checks import match_detections
 
     for index, photo in enumerate(photos):
