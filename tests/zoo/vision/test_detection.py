@@ -294,6 +294,38 @@ def test_loss_is_the_model_gardens():
                                   rel=1e-5)
 
 
+def test_compiled_loss_settings_and_loss_weight(detector):
+    """`compile(loss=RetinaNetLoss(...))` trains with those settings;
+    `loss_weight` scales the whole loss (the Model Garden's)."""
+    from zoo.vision.detection import RetinaNetLoss
+    from zoo.vision.detection.losses import retinanet_loss
+
+    images, boxes, classes = _squares(2)
+    targets = {k: keras.ops.convert_to_numpy(v) for k, v in
+               detector.anchor_targets(boxes, classes).items()}
+    raw = detector(images, training=False)
+    settings = RetinaNetLoss(alpha=0.5, gamma=2.0, delta=0.2,
+                             box_loss_weight=10, loss_weight=3.0)
+    expected = 3.0 * float(keras.ops.convert_to_numpy(retinanet_loss(
+        raw, targets, 3, **settings.options())[0]))
+    detector.compile(optimizer="sgd", loss=settings)
+    loss = detector.evaluate(images, targets, verbose=0)
+    assert loss == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_head_may_differ_from_the_fpn_in_separable_convolutions():
+    det = _tiny_detector(use_separable_conv=True,
+                         head_use_separable_conv=False)
+    separable = {layer.name for layer in det.layers
+                 if isinstance(layer, keras.layers.SeparableConv2D)}
+    plain_head = [layer for layer in det.layers
+                  if isinstance(layer, keras.layers.Conv2D)
+                  and "head" in layer.name]
+    assert separable and all("head" not in name for name in separable)
+    assert plain_head
+    assert det.get_config()["head_use_separable_conv"] is False
+
+
 def _squares(count, size=128, seed=0):
     """Images with one filled square each, its class its colour."""
     rng = np.random.default_rng(seed)
@@ -310,6 +342,9 @@ def _squares(count, size=128, seed=0):
     return images, boxes, classes
 
 
+# `fit` on the user's arrays; the trainer's learning test
+# (tests/training/test_retinanet.py) runs on both backends.
+@pytest.mark.one_backend("jax")
 def test_a_detector_fits_squares_and_then_finds_them():
     """25 epochs of 16 images: the loss falls below 0.3 of its start and
     the best detection of at least 12 images has the square's class and

@@ -67,3 +67,39 @@ def retinanet_loss(outputs, targets, num_classes, alpha=FOCAL_ALPHA,
         huber(ops.cast(targets["box_targets"], "float32"), boxes, delta)
         * box_weights) / positives
     return (class_loss + box_loss_weight * box_loss, class_loss, box_loss)
+
+
+class RetinaNetLoss:
+    """The settings of RetinaNet's loss, for `ObjectDetector.compile`.
+
+    ```python
+    det.compile(optimizer="sgd", loss=RetinaNetLoss(alpha=0.25, gamma=2.0))
+    ```
+
+    Args:
+        alpha, gamma: the focal loss's (the Model Garden's
+            `focal_loss_alpha`, `focal_loss_gamma`).
+        delta: the Huber loss's (`huber_loss_delta`).
+        box_loss_weight: weight of the box loss (`box_loss_weight`).
+        loss_weight: multiplies the whole loss, regularisation included
+            (`loss_weight`).
+    """
+
+    def __init__(self, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA,
+                 delta=HUBER_DELTA, box_loss_weight=BOX_LOSS_WEIGHT,
+                 loss_weight=1.0):
+        self.alpha = float(alpha)
+        self.gamma = float(gamma)
+        self.delta = float(delta)
+        self.box_loss_weight = float(box_loss_weight)
+        self.loss_weight = float(loss_weight)
+
+    def options(self):
+        """`retinanet_loss`'s keyword arguments."""
+        return dict(alpha=self.alpha, gamma=self.gamma, delta=self.delta,
+                    box_loss_weight=self.box_loss_weight)
+
+    def __repr__(self):
+        return (f"RetinaNetLoss(alpha={self.alpha}, gamma={self.gamma}, "
+                f"delta={self.delta}, box_loss_weight="
+                f"{self.box_loss_weight}, loss_weight={self.loss_weight})")

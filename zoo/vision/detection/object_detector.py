@@ -38,6 +38,7 @@ from zoo.vision.detection.losses import (
     FOCAL_ALPHA,
     FOCAL_GAMMA,
     HUBER_DELTA,
+    RetinaNetLoss,
     retinanet_loss,
 )
 from zoo.vision.detection.preprocessing import DetectionPreprocessor
@@ -64,8 +65,11 @@ class ObjectDetector(Task):
             (`zoo_ops.generate_anchors`).
         decoder_filters: channels of the FPN.
         fusion_type: `"sum"` or `"concat"` (the FPN's top-down fusion).
-        use_separable_conv: separable convolutions in the FPN and head.
+        use_separable_conv: separable convolutions in the FPN (and the
+            head, unless `head_use_separable_conv` says otherwise).
         head_num_convs, head_filters: the head's towers.
+        head_use_separable_conv: separable convolutions in the head; None:
+            as `use_separable_conv`.
         activation: of the towers and between the coarser FPN levels.
         norm_momentum, norm_epsilon: of the FPN's and the head's batch norms.
         pre_nms_top_k: candidates kept per level before NMS, by score over
@@ -82,6 +86,7 @@ class ObjectDetector(Task):
                  max_level=7, num_scales=3, aspect_ratios=(0.5, 1.0, 2.0),
                  anchor_size=4.0, decoder_filters=256, fusion_type="sum",
                  use_separable_conv=False, head_num_convs=4, head_filters=256,
+                 head_use_separable_conv=None,
                  activation="relu", norm_momentum=0.99, norm_epsilon=1e-3,
                  pre_nms_top_k=5000, pre_nms_score_threshold=0.05,
                  nms_iou_threshold=0.5, max_num_detections=100,
@@ -141,10 +146,12 @@ class ObjectDetector(Task):
             use_separable_conv=use_separable_conv, activation=activation,
             norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
             data_format=data_format, dtype=dtype)
+        if head_use_separable_conv is None:
+            head_use_separable_conv = use_separable_conv
         class_maps, box_maps = build_retinanet_head(
             levels, num_classes=num_classes, num_anchors=num_anchors,
             num_convs=head_num_convs, num_filters=head_filters,
-            use_separable_conv=use_separable_conv, activation=activation,
+            use_separable_conv=head_use_separable_conv, activation=activation,
             norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
             data_format=data_format, dtype=dtype)
 
@@ -173,6 +180,7 @@ class ObjectDetector(Task):
         self.use_separable_conv = bool(use_separable_conv)
         self.head_num_convs = head_num_convs
         self.head_filters = head_filters
+        self.head_use_separable_conv = bool(head_use_separable_conv)
         self.activation = activation
         self.norm_momentum = float(norm_momentum)
         self.norm_epsilon = float(norm_epsilon)
@@ -211,16 +219,21 @@ class ObjectDetector(Task):
 
         Args:
             optimizer: a Keras optimizer or its name.
-            loss: None for RetinaNet's loss, or any Keras loss (over the
-                raw outputs).
+            loss: None or a `RetinaNetLoss` for RetinaNet's loss, or any
+                Keras loss (over the raw outputs).
             focal_alpha, focal_gamma, huber_delta, box_loss_weight: the
-                Model Garden's `losses` (0.25, 1.5, 0.1, 50).
+                Model Garden's `losses` (0.25, 1.5, 0.1, 50), when `loss`
+                is None.
             **kwargs: the rest of `compile`'s arguments.
         """
-        self._loss_options = dict(alpha=float(focal_alpha),
-                                  gamma=float(focal_gamma),
-                                  delta=float(huber_delta),
-                                  box_loss_weight=float(box_loss_weight))
+        if loss is None:
+            loss = RetinaNetLoss(focal_alpha, focal_gamma, huber_delta,
+                                 box_loss_weight)
+        if isinstance(loss, RetinaNetLoss):
+            self._retinanet_loss = loss
+            loss = None
+        else:
+            self._retinanet_loss = None
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
@@ -235,12 +248,13 @@ class ObjectDetector(Task):
             raise ValueError(
                 "ObjectDetector: training targets need "
                 f"{sorted(missing)} (what `anchor_targets` returns).")
-        options = getattr(self, "_loss_options", {})
-        total, _, _ = retinanet_loss(y_pred, y, self.num_classes, **options)
+        settings = getattr(self, "_retinanet_loss", None) or RetinaNetLoss()
+        total, _, _ = retinanet_loss(y_pred, y, self.num_classes,
+                                     **settings.options())
         if self.losses:
             total = total + keras.ops.sum(keras.ops.stack(
                 [keras.ops.cast(v, "float32") for v in self.losses]))
-        return total
+        return total * settings.loss_weight
 
     def fit(self, *args, **kwargs):
         """`keras.Model.fit` on preprocessed images and `anchor_targets`
@@ -387,6 +401,7 @@ class ObjectDetector(Task):
             "use_separable_conv": self.use_separable_conv,
             "head_num_convs": self.head_num_convs,
             "head_filters": self.head_filters,
+            "head_use_separable_conv": self.head_use_separable_conv,
             "activation": self.activation,
             "norm_momentum": self.norm_momentum,
             "norm_epsilon": self.norm_epsilon,
