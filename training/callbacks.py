@@ -311,7 +311,8 @@ class ema_weights:
 
 
 class CorruptImageReport(keras.callbacks.Callback):
-    """Adds `corrupt_images` (skipped so far) to the logs and warns on new ones."""
+    """Adds a `CorruptImageCounter`'s count (`corrupt_images`, skipped so
+    far) to the logs under its name and warns on new ones."""
 
     def __init__(self, counter):
         super().__init__()
@@ -321,9 +322,11 @@ class CorruptImageReport(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         count = self.counter.count
         if logs is not None:
-            logs["corrupt_images"] = count
+            logs[getattr(self.counter, "name", "corrupt_images")] = count
         if count > self.reported:
-            logger.warning("Skipped %d undecodable images so far.", count)
+            logger.warning("Skipped %d %s so far.", count,
+                           getattr(self.counter, "what",
+                                   "undecodable images"))
             self.reported = count
 
 

@@ -244,6 +244,8 @@ class Trainer:
             result.append(_TaskEvaluation(self, loop))
         if self.counter is not None:
             result.append(cb.CorruptImageReport(self.counter))
+        # The task's own counts (e.g. a detector's dropped boxes).
+        result.extend(cb.CorruptImageReport(c) for c in self.task.counters())
         if t.recovery_max_trials >= 0:
             # 0 trials: a blow-up stops the run; more: restore and go on.
             result.append(cb.LossGuard(

@@ -28,18 +28,25 @@ IMAGENET_STDDEV_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 
 class CorruptImageCounter:
-    """Counts the images a pipeline skipped because they did not decode."""
+    """Counts what a pipeline skipped: by default the images that did not
+    decode (`corrupt_images`).
 
-    def __init__(self):
+    Args:
+        name: the count's name in the logs.
+        what: what is counted, for the warning (`"undecodable images"`).
+    """
+
+    def __init__(self, name="corrupt_images", what="undecodable images"):
         import tensorflow as tf
 
+        self.name, self.what = name, what
         with tf.init_scope():
             self.variable = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                        name="corrupt_images")
+                                        name=name)
 
     @property
     def count(self):
-        """Images skipped so far."""
+        """Skipped so far."""
         return int(self.variable.numpy())
 
 

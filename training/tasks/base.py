@@ -44,6 +44,12 @@ class Task:
         """Keras metrics passed to `compile`."""
         return []
 
+    def counters(self):
+        """`CorruptImageCounter`s of what this task's pipelines skip besides
+        undecodable images; each is logged under its name after every
+        loop."""
+        return []
+
     def export_preprocessor(self):
         """The preprocessor attached to exported presets, or None."""
         return None
