@@ -262,3 +262,147 @@ def parse_detection(decoded, seed, *, output_size, anchors, is_training,
         "gt_area": _pad(area, max_num_instances), "num_gt": num,
         "source_id": decoded["source_id"]})
     return image, labels
+
+
+TARGET_KEYS = ("class_targets", "box_targets", "class_weights",
+               "box_weights")
+
+
+def _checked(decoded, num_classes, box_counter):
+    """Clips the boxes to the image, drops (and counts) empty ones, and
+    fails on a class id outside `[0, num_classes)`, naming the record."""
+    import tensorflow as tf
+
+    boxes = tf.clip_by_value(decoded["boxes"], 0.0, 1.0)
+    keep = tf.logical_and(boxes[:, 2] > boxes[:, 0],
+                          boxes[:, 3] > boxes[:, 1])
+    dropped = tf.size(keep, tf.int64) - tf.math.count_nonzero(
+        keep, dtype=tf.int64)
+    classes = decoded["classes"]
+    bad = tf.logical_or(classes >= num_classes, classes < 0)
+    first_bad = tf.reduce_max(tf.where(bad, classes, tf.int32.min))
+    message = tf.strings.join([
+        "Record with image/source_id=", decoded["source_id"],
+        " has a box of class ", tf.strings.as_string(first_bad),
+        f", outside [0, num_classes={num_classes})."])
+    checks = [tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)),
+                                  [message])]
+    if box_counter is not None:
+        checks.append(box_counter.variable.assign_add(dropped))
+    with tf.control_dependencies(checks):
+        result = dict(decoded)
+        result["boxes"] = tf.identity(tf.boolean_mask(boxes, keep))
+    for key in ("classes", "is_crowd", "area"):
+        result[key] = tf.boolean_mask(decoded[key], keep)
+    return result
+
+
+def build_detection_dataset(files, data_config, *, output_size, anchors,
+                            num_classes, batch_size, seed=0, start_step=0,
+                            num_shards=1, shard_index=0, counter=None,
+                            box_counter=None, with_groundtruth=None):
+    """Detection records -> batches for a RetinaNet, as the Model Garden's
+    input reader and parser do.
+
+    Args:
+        files: TFRecord paths (`make_detection_example`'s records).
+        data_config: the task's data config: `is_training`, `parser`
+            (`match_threshold`, `unmatched_threshold`, `aug_rand_hflip`,
+            `aug_scale_min/max`, `skip_crowd_during_training`,
+            `max_num_instances`), `shuffle_buffer_size`, `cycle_length`,
+            `block_length`, `drop_remainder`, `num_examples`, `seed`,
+            `skip_corrupt`, `dtype`.
+        output_size: `(height, width)` of the model's input.
+        anchors: `ObjectDetector.anchors`.
+        num_classes: a class id outside `[0, num_classes)` is an error
+            naming the record's `image/source_id`.
+        batch_size: per process.
+        seed: the run's seed (the data config's wins when set).
+        start_step: training batches already consumed (resumption).
+        num_shards, shard_index: this process's share of the files (or of
+            the records, when there are fewer files than processes).
+        counter: `CorruptImageCounter` of undecodable images skipped
+            (`skip_corrupt`), or None.
+        box_counter: `CorruptImageCounter` of empty boxes dropped (after
+            clipping to the image), or None.
+        with_groundtruth: labels with the padded ground truth and
+            `image_info` too (default: when not training); else only the
+            anchor targets `fit` needs.
+
+    Returns:
+        `tf.data.Dataset` of `(images [B, H, W, 3] in data_config.dtype,
+        labels)` (`parse_detection`'s labels).
+    """
+    import tensorflow as tf
+
+    from training.data.readers import finish_pipeline
+
+    is_training = bool(data_config.is_training)
+    if with_groundtruth is None:
+        with_groundtruth = not is_training
+    parser = data_config.parser
+    data_seed = seed if data_config.seed is None else data_config.seed
+    dataset = tf.data.Dataset.from_tensor_slices(list(files))
+    by_record = num_shards > 1 and len(files) < num_shards
+    if num_shards > 1 and not by_record:
+        dataset = dataset.shard(num_shards, shard_index)
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset, cycle_length=data_config.cycle_length or 1,
+        block_length=data_config.block_length)
+    if by_record:
+        dataset = dataset.shard(num_shards, shard_index)
+    if data_config.num_examples > 0:
+        dataset = dataset.take(data_config.num_examples)
+    if is_training:
+        # As the classification pipeline: an order fixed by the seed, so a
+        # resumed run skips exactly the batches it consumed.
+        dataset = dataset.repeat().shuffle(
+            data_config.shuffle_buffer_size, seed=data_seed,
+            reshuffle_each_iteration=False)
+    dataset = dataset.enumerate()
+    first = start_step * batch_size if is_training else 0
+    if first:
+        dataset = dataset.skip(first)
+    dataset = dataset.map(
+        lambda index, record: (index, decode_detection_example(record)),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if data_config.skip_corrupt:
+        dataset = dataset.ignore_errors()
+        if counter is not None:
+            # Positions are consecutive before decoding: a hole is a
+            # skipped record.
+            def count(last, element):
+                return element[0], (element[0] - last - 1,) + element
+
+            def add(gap, index, decoded):
+                with tf.control_dependencies(
+                        [counter.variable.assign_add(gap)]):
+                    return tf.identity(index), decoded
+
+            dataset = dataset.scan(tf.constant(first - 1, tf.int64), count)
+            dataset = dataset.map(add)
+
+    def parse(index, decoded):
+        decoded = _checked(decoded, num_classes, box_counter)
+        element_seed = tf.stack([tf.constant(data_seed, tf.int64),
+                                 tf.cast(index, tf.int64)])
+        image, labels = parse_detection(
+            decoded, element_seed, output_size=output_size, anchors=anchors,
+            is_training=is_training,
+            match_threshold=parser.match_threshold,
+            unmatched_threshold=parser.unmatched_threshold,
+            aug_rand_hflip=parser.aug_rand_hflip,
+            aug_scale_min=parser.aug_scale_min,
+            aug_scale_max=parser.aug_scale_max,
+            skip_crowd_during_training=parser.skip_crowd_during_training,
+            max_num_instances=parser.max_num_instances)
+        if not with_groundtruth:
+            labels = {key: labels[key] for key in TARGET_KEYS}
+        return tf.cast(image, data_config.dtype), labels
+
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=True)
+    dataset = dataset.batch(batch_size,
+                            drop_remainder=is_training
+                            or data_config.drop_remainder)
+    return finish_pipeline(dataset, data_config)

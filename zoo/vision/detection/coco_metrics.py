@@ -58,6 +58,7 @@ class CocoEvaluator:
         self.annotation_file = annotation_file
         self.per_category_metrics = bool(per_category_metrics)
         self.max_num_eval_detections = int(max_num_eval_detections)
+        self._annotations_coco = None
         self.reset_state()
 
     def reset_state(self):
@@ -121,12 +122,32 @@ class CocoEvaluator:
                     "iscrowd": (int(_numpy(crowd)[i, j]) if crowd is not None
                                 else 0)})
 
+    def check_image_ids(self):
+        """Raises unless every image seen is in the annotation file.
+
+        Raises:
+            ValueError: naming the first image id the file lacks (records
+                and annotations of different sets would score nonsense).
+        """
+        if self.annotation_file is None:
+            return
+        known = set(self._ground_truth().getImgIds())
+        missing = sorted(self._seen - known)
+        if missing:
+            raise ValueError(
+                f"Image id {missing[0]} of the evaluated records is not in "
+                f"the annotation file {str(self.annotation_file)!r} "
+                f"({len(missing)} of {len(self._seen)} images missing): the "
+                "records and the annotations are of different sets.")
+
     def _ground_truth(self):
         from pycocotools.coco import COCO
 
         with contextlib.redirect_stdout(io.StringIO()):
             if self.annotation_file is not None:
-                return COCO(str(self.annotation_file))
+                if self._annotations_coco is None:
+                    self._annotations_coco = COCO(str(self.annotation_file))
+                return self._annotations_coco
             coco = COCO()
             categories = sorted({a["category_id"] for a in self._annotations}
                                 | {d[6] for d in self._detections})
