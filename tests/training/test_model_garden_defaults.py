@@ -11,6 +11,9 @@ commits named in tests/data/model_garden/README.md):
   `image_classification`, `resnet_imagenet`, `resnet_rs_imagenet` and
   `mobilenet_imagenet`, `deit_imagenet_pretrain`, `vit_imagenet_pretrain`
   and `vit_imagenet_finetune`;
+- `official/vision/configs/retinanet.py` (and `decoders.py`, `common.py`):
+  the RetinaNet classes and the factories `retinanet` and
+  `retinanet_resnetfpn_coco`;
 - `official/modeling/optimization/configs/*.py`: optimizer, schedule and
   warmup defaults;
 - `official/nlp/configs/finetuning_experiments.py`,
@@ -491,7 +494,158 @@ PRETRAIN_DATA = dict(global_batch_size=512, seq_length=512,
                      use_v2_feature_names=False, masking_rate=0.15,
                      use_whole_word_masking=False, doc_batch_size=8)
 
+def _detection_data(prefix, **values):
+    """The Model Garden's RetinaNet `DataConfig` (and its `Parser` and
+    `DataDecoder`) under `prefix`."""
+    parser = dict(
+        num_channels=3, match_threshold=0.5, unmatched_threshold=0.5,
+        aug_rand_hflip=False, aug_rand_jpeg=None, aug_scale_min=1.0,
+        aug_scale_max=1.0, skip_crowd_during_training=True,
+        max_num_instances=100, aug_type=None, pad=True,
+        keep_aspect_ratio=True, aug_policy=None)
+    parser.update(values.pop("parser", {}))
+    detection = dict(
+        input_path="", weights=None, global_batch_size=0, is_training=False,
+        dtype="bfloat16", shuffle_buffer_size=10000, file_type="tfrecord",
+        **{"decoder.type": "simple_decoder",
+           "decoder.simple_decoder.regenerate_source_id": False,
+           "decoder.simple_decoder.mask_binarize_threshold": None,
+           "decoder.simple_decoder.attribute_names": [],
+           "decoder.label_map_decoder.regenerate_source_id": False,
+           "decoder.label_map_decoder.mask_binarize_threshold": None,
+           "decoder.label_map_decoder.label_map": ""},
+        **{f"parser.{k}": v for k, v in parser.items()})
+    detection.update(values)
+    return _data(prefix, **detection)
+
+
+RESNET_BACKBONE = {
+    "task.model.backbone.type": "resnet",
+    "task.model.backbone.resnet.model_id": 50,
+    "task.model.backbone.resnet.depth_multiplier": 1.0,
+    "task.model.backbone.resnet.stem_type": "v0",
+    "task.model.backbone.resnet.se_ratio": 0.0,
+    "task.model.backbone.resnet.stochastic_depth_drop_rate": 0.0,
+    "task.model.backbone.resnet.scale_stem": True,
+    "task.model.backbone.resnet.resnetd_shortcut": False,
+    "task.model.backbone.resnet.replace_stem_max_pool": False,
+    "task.model.backbone.resnet.bn_trainable": True,
+}
+
+RETINANET = {
+    **RUNTIME, **TRAINER, **RESNET_BACKBONE,
+    "task.model.num_classes": 0,
+    "task.model.input_size": [],
+    "task.model.min_level": 3,
+    "task.model.max_level": 7,
+    "task.model.anchor.num_scales": 3,
+    "task.model.anchor.aspect_ratios": [0.5, 1.0, 2.0],
+    "task.model.anchor.anchor_size": 4.0,
+    "task.model.decoder.type": "fpn",
+    "task.model.decoder.fpn.num_filters": 256,
+    "task.model.decoder.fpn.fusion_type": "sum",
+    "task.model.decoder.fpn.use_separable_conv": False,
+    "task.model.decoder.fpn.use_keras_layer": False,
+    "task.model.head.num_convs": 4,
+    "task.model.head.num_filters": 256,
+    "task.model.head.use_separable_conv": False,
+    "task.model.head.attribute_heads": [],
+    "task.model.head.share_classification_heads": False,
+    "task.model.head.share_level_convs": True,
+    "task.model.detection_generator.apply_nms": True,
+    "task.model.detection_generator.pre_nms_top_k": 5000,
+    "task.model.detection_generator.pre_nms_score_threshold": 0.05,
+    "task.model.detection_generator.nms_iou_threshold": 0.5,
+    "task.model.detection_generator.max_num_detections": 100,
+    "task.model.detection_generator.nms_version": "v2",
+    "task.model.detection_generator.use_cpu_nms": False,
+    "task.model.detection_generator.soft_nms_sigma": None,
+    "task.model.detection_generator.tflite_post_processing"
+    ".max_detections": 200,
+    "task.model.detection_generator.tflite_post_processing"
+    ".max_classes_per_detection": 5,
+    "task.model.detection_generator.tflite_post_processing"
+    ".use_regular_nms": False,
+    "task.model.detection_generator.tflite_post_processing"
+    ".nms_score_threshold": 0.1,
+    "task.model.detection_generator.tflite_post_processing"
+    ".nms_iou_threshold": 0.5,
+    "task.model.detection_generator.tflite_post_processing"
+    ".normalize_anchor_coordinates": False,
+    "task.model.detection_generator.return_decoded": None,
+    "task.model.detection_generator.use_class_agnostic_nms": False,
+    "task.model.detection_generator.box_coder_weights": None,
+    "task.model.norm_activation.activation": "relu",
+    "task.model.norm_activation.use_sync_bn": True,
+    "task.model.norm_activation.norm_momentum": 0.99,
+    "task.model.norm_activation.norm_epsilon": 0.001,
+    "task.losses.loss_weight": 1.0,
+    "task.losses.focal_loss_alpha": 0.25,
+    "task.losses.focal_loss_gamma": 1.5,
+    "task.losses.huber_loss_delta": 0.1,
+    "task.losses.box_loss_weight": 50,
+    "task.losses.l2_weight_decay": 0.0,
+    "task.init_checkpoint": None,
+    "task.init_checkpoint_modules": "all",
+    "task.annotation_file": None,
+    "task.per_category_metrics": False,
+    "task.export_config.output_normalized_coordinates": False,
+    "task.export_config.cast_num_detections_to_float": False,
+    "task.export_config.cast_detection_classes_to_float": False,
+    "task.export_config.output_intermediate_features": False,
+    "task.use_coco_metrics": True,
+    "task.use_wod_metrics": False,
+    "task.freeze_backbone": False,
+    "task.max_num_eval_detections": 100,
+    "task.name": None,
+    "task.allow_image_summary": False,
+    **_detection_data("task.train_data", is_training=True),
+    **_detection_data("task.validation_data", is_training=False),
+    "trainer.optimizer_config.optimizer.type": None,
+    "trainer.optimizer_config.learning_rate.type": None,
+    "trainer.optimizer_config.warmup.type": None,
+}
+
+COCO_EPOCH = 118287 // 256  # 462
+RETINANET_RESNETFPN_COCO = {
+    **RETINANET,
+    "runtime.mixed_precision_dtype": "bfloat16",
+    "task.init_checkpoint":
+        "gs://cloud-tpu-checkpoints/vision-2.0/resnet50_imagenet/ckpt-28080",
+    "task.init_checkpoint_modules": "backbone",
+    "task.annotation_file": "coco/instances_val2017.json",
+    "task.model.num_classes": 91,
+    "task.model.input_size": [640, 640, 3],
+    "task.model.norm_activation.use_sync_bn": False,
+    "task.losses.l2_weight_decay": 1e-4,
+    **_detection_data("task.train_data", input_path="coco/train*",
+                      is_training=True, global_batch_size=256,
+                      parser={"aug_rand_hflip": True, "aug_scale_min": 0.8,
+                              "aug_scale_max": 1.2}),
+    **_detection_data("task.validation_data", input_path="coco/val*",
+                      is_training=False, global_batch_size=8),
+    "trainer.train_steps": 72 * COCO_EPOCH,
+    "trainer.validation_steps": 5000 // 8,
+    "trainer.validation_interval": COCO_EPOCH,
+    "trainer.steps_per_loop": COCO_EPOCH,
+    "trainer.summary_interval": COCO_EPOCH,
+    "trainer.checkpoint_interval": COCO_EPOCH,
+    "trainer.optimizer_config.optimizer.type": "sgd",
+    "trainer.optimizer_config.optimizer.sgd.momentum": 0.9,
+    "trainer.optimizer_config.optimizer.sgd.nesterov": False,
+    "trainer.optimizer_config.learning_rate.type": "stepwise",
+    "trainer.optimizer_config.learning_rate.stepwise.boundaries": [
+        57 * COCO_EPOCH, 67 * COCO_EPOCH],
+    "trainer.optimizer_config.learning_rate.stepwise.values": [
+        0.32, 0.032, 0.0032],
+    "trainer.optimizer_config.warmup.type": "linear",
+    "trainer.optimizer_config.warmup.linear.warmup_steps": 500,
+    "trainer.optimizer_config.warmup.linear.warmup_learning_rate": 0.0067,
+}
+
 EXPECTED = {
+    "retinanet": RETINANET,
+    "retinanet_resnetfpn_coco": RETINANET_RESNETFPN_COCO,
     "image_classification": IMAGE_CLASSIFICATION,
     "resnet_imagenet": RESNET_IMAGENET,
     "mobilenet_imagenet": MOBILENET_IMAGENET,
@@ -539,6 +693,7 @@ EXPECTED = {
 
 #: (experiment, key) -> (zoo's value, why it differs from the Model Garden's)
 DEVIATIONS = {
+
     ("image_classification", "task.train_data.decoder"): (
         None, "None is the Model Garden's default decoder (simple_decoder); "
               "other decoders are refused"),
