@@ -216,6 +216,34 @@ def test_boxes_map_back_to_the_original_image():
     assert (predicted["boxes"][..., [1, 3]] <= 160).all()
 
 
+def test_one_batch_of_different_sizes_maps_each_image_back():
+    """Two images of other sizes and aspect ratios in one batch (a 100x160
+    landscape scaled 0.8, a 256x64 portrait scaled 0.5, as the input
+    pipeline's `image_info` says): each image's detection comes back in its
+    own pixels, clipped to it."""
+    det = _tiny_detector()
+    info = np.array([[[100, 160], [80, 128], [0.8, 0.8], [0, 0]],
+                     [[256, 64], [128, 32], [0.5, 0.5], [0, 0]]], "float32")
+    n = det.anchors.shape[0]
+    logits = np.full((2, n, 3), -10.0, "float32")
+    targets = [int(np.argmin(np.abs(det.anchors - box).sum(-1)))
+               for box in ([20, 30, 52, 62], [60, 0, 92, 32])]
+    logits[0, targets[0], 1] = 5.0
+    logits[1, targets[1], 0] = 5.0
+    out = det.decode({"cls_outputs": logits,
+                      "box_outputs": np.zeros((2, n, 4), "float32")}, info)
+    out = {k: keras.ops.convert_to_numpy(v) for k, v in out.items()}
+    np.testing.assert_array_equal(out["num_detections"], [1, 1])
+    np.testing.assert_array_equal(out["classes"][:, 0], [1, 0])
+    for i, (scaled, scale, original) in enumerate(
+            [((80, 128), 0.8, (100, 160)), ((128, 32), 0.5, (256, 64))]):
+        limit = np.array(scaled * 2, "float32")
+        expected = np.minimum(np.clip(det.anchors[targets[i]], 0, limit)
+                              / scale, np.array(original * 2))
+        np.testing.assert_allclose(out["boxes"][i, 0], expected, atol=1e-3)
+    assert out["boxes"][1, 0, 3] <= 64  # the portrait's width
+
+
 def test_preprocessor_pads_and_runs_in_tf_data():
     pre = zoo.DetectionPreprocessor((64, 64), mean=(0, 0, 0), std=(1, 1, 1))
     image = np.random.default_rng(2).integers(0, 256, (48, 32, 3), "uint8")
