@@ -8,7 +8,7 @@ zoo/convert/
     resnet.py, efficientnet.py, mobilenet.py, convnext.py
   timm/                       resnet.py (torchvision shares timm's names),
     efficientnet.py, mobilenet.py, convnext.py
-  keras_hub/resnet.py, bert.py, albert.py
+  keras_hub/resnet.py, bert.py, albert.py, vit.py, retinanet.py
   huggingface/bert.py, albert.py
   efficientnet_pytorch/efficientnet.py
   torch_file.py               torch.save files, with a restricted unpickler

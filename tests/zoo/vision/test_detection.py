@@ -48,6 +48,11 @@ def test_parameter_count_is_keras_hubs_plus_the_model_gardens_norms(
     # 9 anchors at each cell of 80x80 .. 5x5.
     assert model.anchors.shape == (9 * sum(
         math.ceil(640 / 2 ** level) ** 2 for level in range(3, 8)), 4)
+    # In keras-hub's layout (no norms), keras-hub's count exactly.
+    keras_hub_layout = zoo.create_model(
+        "retinanet_resnet50_fpn", fpn_norm=False, head_norm="none",
+        anchor_style="keras_hub", nms_class_agnostic=True, clip_boxes=False)
+    assert keras_hub_layout.count_params() == 34_121_239
 
 
 def test_pyramid_levels_anchors_and_head_initialisation(detector):

@@ -8,6 +8,8 @@ family's keras-hub converter (`zoo/convert/keras_hub/`) then gives the zoo
 model. The tokenizer is read from the directory's assets.
 """
 
+import numpy as np
+
 from zoo.presets import loading
 from zoo.presets.formats import PresetFormat, register_format
 
@@ -46,6 +48,50 @@ def _preprocessor(path, encoder):
     return TextPreprocessor(tokenizer, sequence_length=length)
 
 
+def _load_detector(path, converter, options):
+    """A keras-hub object detector preset (backbone + `task.json`) as the
+    zoo detector its converter builds, with a `DetectionPreprocessor` of
+    the preset's size and normalisation."""
+    import keras_hub
+
+    from zoo.errors import PresetError
+    from zoo.vision.detection.preprocessing import DetectionPreprocessor
+
+    if not (path / "task.json").is_file():
+        raise PresetError(
+            f"{path} holds a keras-hub detector backbone without its task "
+            "(task.json, task.weights.h5): save the detector with "
+            "save_to_preset.")
+    unknown = set(options.kwargs) - {"image_size"}
+    if unknown or options.task not in (..., "object_detector") or (
+            options.num_classes is not None) or options.features_only:
+        raise PresetError(
+            f"{path}: a keras-hub detector converts as it is; only "
+            f"image_size= may be given (got {sorted(unknown)}, task="
+            f"{options.task!r}, num_classes={options.num_classes!r}).")
+    kh = keras_hub.models.ObjectDetector.from_preset(
+        str(path), load_weights=options.load_weights)
+    image_size = options.kwargs.get("image_size")
+    arguments = converter.detector_arguments(kh, image_size)
+    preprocessor = None
+    image_converter = getattr(getattr(kh, "preprocessor", None),
+                              "image_converter", None)
+    if image_converter is not None:
+        # keras-hub computes x * scale + offset; zoo (x * 1 - mean) / std.
+        channels = 3
+        scale = np.broadcast_to(np.asarray(
+            image_converter.scale if image_converter.scale is not None
+            else 1.0, "float64"), (channels,))
+        offset = np.broadcast_to(np.asarray(
+            image_converter.offset if image_converter.offset is not None
+            else 0.0, "float64"), (channels,))
+        preprocessor = DetectionPreprocessor(
+            arguments["image_size"], scale=1.0,
+            mean=list(-offset / scale), std=list(1.0 / scale))
+    return converter.build_detector(kh, arguments["image_size"],
+                                    preprocessor=preprocessor)
+
+
 @register_format
 class KerasHubFormat(PresetFormat):
     """`config.json` registers a `keras_hub>` class."""
@@ -75,6 +121,8 @@ class KerasHubFormat(PresetFormat):
 
         class_name = str(config.get("registered_name", "")).split(">")[-1]
         converter = find_converter("keras_hub", architecture=class_name)
+        if getattr(converter, "builds_task", False):
+            return _load_detector(path, converter, options)
         reference = keras.saving.deserialize_keras_object(config)
         if options.load_weights:
             loading.load_keras_weights(reference, path / MODEL_WEIGHTS_FILE,

@@ -23,8 +23,8 @@ def _level(name):
 
 def build_fpn(features, *, min_level=3, max_level=7, num_filters=256,
               fusion_type="sum", use_separable_conv=False, activation="relu",
-              norm_momentum=0.99, norm_epsilon=1e-3, data_format=None,
-              dtype=None, name="fpn"):
+              norm_momentum=0.99, norm_epsilon=1e-3, use_norm=True,
+              coarser_input="p5", data_format=None, dtype=None, name="fpn"):
     """Applies an FPN to a backbone's pyramid (symbolic tensors).
 
     Args:
@@ -39,6 +39,11 @@ def build_fpn(features, *, min_level=3, max_level=7, num_filters=256,
         activation: activation before the convolutions that make the levels
             above the first coarser one.
         norm_momentum, norm_epsilon: the batch norms'.
+        use_norm: a batch norm on every output level (the Model Garden's);
+            False: none (keras-hub's RetinaNet).
+        coarser_input: what the first level above the backbone is made
+            from: `"p5"` the top post-hoc map (the Model Garden's), `"c5"`
+            the backbone's top map itself (keras-hub's `use_p5=True`).
         data_format: the backbone's data format.
         dtype: dtype policy of the layers.
         name: prefix of the layer names.
@@ -49,6 +54,9 @@ def build_fpn(features, *, min_level=3, max_level=7, num_filters=256,
     Raises:
         ValueError: a level the backbone does not have, or a bad option.
     """
+    if coarser_input not in ("p5", "c5"):
+        raise ValueError(f"FPN: coarser_input={coarser_input!r} is not 'p5' "
+                         "or 'c5'.")
     if fusion_type not in FUSION_TYPES:
         raise ValueError(f"FPN: fusion_type={fusion_type!r} is not one of "
                          f"{list(FUSION_TYPES)}.")
@@ -96,10 +104,15 @@ def build_fpn(features, *, min_level=3, max_level=7, num_filters=256,
         merged[level]) for level in range(min_level, backbone_max + 1)}
     for level in range(backbone_max + 1, max_level + 1):
         x = outputs[level - 1]
+        if level == backbone_max + 1 and coarser_input == "c5":
+            x = levels[backbone_max]
         if level > backbone_max + 1:
             x = keras.layers.Activation(activation, dtype=dtype,
                                         name=f"{name}_act_{level}")(x)
         outputs[level] = conv_layer(3, 2, f"{name}_coarser_{level}")(x)
+    if not use_norm:
+        return {f"P{level}": outputs[level]
+                for level in range(min_level, max_level + 1)}
     return {
         f"P{level}": keras.layers.BatchNormalization(
             axis=channel_axis, momentum=norm_momentum, epsilon=norm_epsilon,

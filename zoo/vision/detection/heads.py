@@ -22,8 +22,8 @@ PRIOR_PROBABILITY = 0.01
 def build_retinanet_head(features, *, num_classes, num_anchors, num_convs=4,
                          num_filters=256, use_separable_conv=False,
                          activation="relu", norm_momentum=0.99,
-                         norm_epsilon=1e-3, data_format=None, dtype=None,
-                         name="head"):
+                         norm_epsilon=1e-3, norm="batch", data_format=None,
+                         dtype=None, name="head"):
     """Applies a RetinaNet head to every pyramid level (symbolic tensors).
 
     Args:
@@ -36,6 +36,11 @@ def build_retinanet_head(features, *, num_classes, num_anchors, num_convs=4,
             then keeps Keras' default initializers).
         activation: the towers' activation.
         norm_momentum, norm_epsilon: the batch norms'.
+        norm: after each tower convolution: `"batch"` a batch norm per
+            level (the Model Garden's), `"group"` a group norm of 32 groups
+            shared by the levels, the convolutions without bias (keras-hub's
+            `use_prediction_head_norm`), or `"none"` / None (keras-hub's
+            default).
         data_format: the backbone's data format.
         dtype: dtype policy of the layers.
         name: prefix of the layer names.
@@ -49,12 +54,18 @@ def build_retinanet_head(features, *, num_classes, num_anchors, num_convs=4,
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError("RetinaNet head: num_classes must be a positive "
                          f"int, got {num_classes!r}.")
+    if norm == "none":
+        norm = None
+    if norm not in ("batch", "group", None):
+        raise ValueError(f"RetinaNet head: norm={norm!r} is not 'batch', "
+                         "'group' or 'none' (None).")
     conv = (keras.layers.SeparableConv2D if use_separable_conv
             else keras.layers.Conv2D)
     channel_axis = 1 if data_format == "channels_first" else -1
 
-    def conv_layer(filters, layer_name, stddev, bias=0.0):
-        kwargs = {"bias_initializer": keras.initializers.Constant(bias)}
+    def conv_layer(filters, layer_name, stddev, bias=0.0, use_bias=True):
+        kwargs = {"bias_initializer": keras.initializers.Constant(bias),
+                  "use_bias": use_bias}
         if not use_separable_conv:
             kwargs["kernel_initializer"] = keras.initializers.RandomNormal(
                 stddev=stddev)
@@ -64,7 +75,12 @@ def build_retinanet_head(features, *, num_classes, num_anchors, num_convs=4,
     towers = {}
     for tower in ("class", "box"):
         towers[tower] = [conv_layer(num_filters, f"{name}_{tower}_conv_{i}",
-                                    0.01) for i in range(num_convs)]
+                                    0.01, use_bias=norm != "group")
+                         for i in range(num_convs)]
+    groups = {tower: [keras.layers.GroupNormalization(
+        32, axis=channel_axis, dtype=dtype,
+        name=f"{name}_{tower}_group_norm_{i}") for i in range(num_convs)]
+        for tower in towers} if norm == "group" else {}
     prior = -math.log((1 - PRIOR_PROBABILITY) / PRIOR_PROBABILITY)
     predictors = {
         "class": conv_layer(num_anchors * num_classes, f"{name}_classes",
@@ -78,10 +94,13 @@ def build_retinanet_head(features, *, num_classes, num_anchors, num_convs=4,
             x = features[key]
             for i, layer in enumerate(convs):
                 x = layer(x)
-                x = keras.layers.BatchNormalization(
-                    axis=channel_axis, momentum=norm_momentum,
-                    epsilon=norm_epsilon, dtype=dtype,
-                    name=f"{name}_{tower}_norm_{level}_{i}")(x)
+                if norm == "batch":
+                    x = keras.layers.BatchNormalization(
+                        axis=channel_axis, momentum=norm_momentum,
+                        epsilon=norm_epsilon, dtype=dtype,
+                        name=f"{name}_{tower}_norm_{level}_{i}")(x)
+                elif norm == "group":
+                    x = groups[tower][i](x)
                 x = keras.layers.Activation(
                     activation, dtype=dtype,
                     name=f"{name}_{tower}_act_{level}_{i}")(x)

@@ -31,6 +31,7 @@ from zoo_ops._backend import ops_for
 from zoo.backbone import check_model_kwargs
 from zoo.registry import register_task_model
 from zoo.task import Task
+from zoo.vision.detection.anchors import ANCHOR_STYLES, keras_hub_anchors
 from zoo.vision.detection.fpn import build_fpn
 from zoo.vision.detection.heads import build_retinanet_head
 from zoo.vision.detection.losses import (
@@ -77,6 +78,22 @@ class ObjectDetector(Task):
         pre_nms_score_threshold: candidates scoring at most this are dropped.
         nms_iou_threshold: class-wise NMS threshold.
         max_num_detections: detections per image.
+        fpn_norm, fpn_coarser_input: `build_fpn`'s `use_norm` and
+            `coarser_input`.
+        head_norm: `build_retinanet_head`'s `norm`.
+        anchor_style: `"model_garden"` (`zoo_ops.generate_anchors`) or
+            `"keras_hub"` (`zoo.vision.detection.anchors`).
+        nms_class_agnostic: score each anchor by its best class and run
+            one NMS over every class (the Model Garden's
+            `use_class_agnostic_nms`; keras-hub's `NonMaxSuppression`);
+            else class-wise NMS over (anchor, class) pairs.
+        clip_boxes: clip decoded boxes to the image before NMS (keras-hub
+            does not).
+        The last six default to the Model Garden's RetinaNet; keras-hub's
+        `RetinaNetObjectDetector` is `fpn_norm=False`, `head_norm="none"`
+        (or `"group"`), `anchor_style="keras_hub"`,
+        `nms_class_agnostic=True`, `clip_boxes=False` (and
+        `fpn_coarser_input="c5"` for its `use_p5`).
         preprocessor: a `DetectionPreprocessor` (`predict` then takes raw
             images of any size and returns boxes in their pixels).
         dtype: dtype policy of the decoder and head.
@@ -90,7 +107,9 @@ class ObjectDetector(Task):
                  activation="relu", norm_momentum=0.99, norm_epsilon=1e-3,
                  pre_nms_top_k=5000, pre_nms_score_threshold=0.05,
                  nms_iou_threshold=0.5, max_num_detections=100,
-                 preprocessor=None, dtype=None, **kwargs):
+                 fpn_norm=True, fpn_coarser_input="p5", head_norm="batch",
+                 anchor_style="model_garden", nms_class_agnostic=False,
+                 clip_boxes=True, preprocessor=None, dtype=None, **kwargs):
         check_model_kwargs(type(self), kwargs)
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError("ObjectDetector: num_classes must be a positive "
@@ -126,8 +145,19 @@ class ObjectDetector(Task):
             min_level=min_level, max_level=max_level, num_scales=num_scales,
             aspect_ratios=tuple(float(r) for r in aspect_ratios),
             anchor_size=float(anchor_size))
-        anchors = zoo_ops.generate_anchors_numpy(image_size,
-                                                 **self._anchor_config)
+        if anchor_style not in ANCHOR_STYLES:
+            raise ValueError(f"ObjectDetector: anchor_style={anchor_style!r}"
+                             f" is not one of {list(ANCHOR_STYLES)}.")
+        if anchor_style == "keras_hub":
+            flat_anchors, level_sizes = keras_hub_anchors(
+                image_size, **self._anchor_config)
+        else:
+            anchors = zoo_ops.generate_anchors_numpy(image_size,
+                                                     **self._anchor_config)
+            level_sizes = [anchors[level].size // 4
+                           for level in sorted(anchors)]
+            flat_anchors = np.concatenate(
+                [anchors[level].reshape(-1, 4) for level in sorted(anchors)])
         num_anchors = num_scales * len(aspect_ratios)
 
         channels = (input_shape[0] if data_format == "channels_first"
@@ -145,6 +175,7 @@ class ObjectDetector(Task):
             num_filters=decoder_filters, fusion_type=fusion_type,
             use_separable_conv=use_separable_conv, activation=activation,
             norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
+            use_norm=fpn_norm, coarser_input=fpn_coarser_input,
             data_format=data_format, dtype=dtype)
         if head_use_separable_conv is None:
             head_use_separable_conv = use_separable_conv
@@ -153,7 +184,7 @@ class ObjectDetector(Task):
             num_convs=head_num_convs, num_filters=head_filters,
             use_separable_conv=head_use_separable_conv, activation=activation,
             norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
-            data_format=data_format, dtype=dtype)
+            norm=head_norm, data_format=data_format, dtype=dtype)
 
         def flatten(maps, width, name):
             parts = [keras.layers.Reshape((-1, width), dtype=dtype,
@@ -188,10 +219,14 @@ class ObjectDetector(Task):
         self.pre_nms_score_threshold = float(pre_nms_score_threshold)
         self.nms_iou_threshold = float(nms_iou_threshold)
         self.max_num_detections = int(max_num_detections)
-        self._level_sizes = [anchors[level].shape[0] * anchors[level].shape[1]
-                             * num_anchors for level in sorted(anchors)]
-        self._anchors = np.concatenate(
-            [anchors[level].reshape(-1, 4) for level in sorted(anchors)])
+        self.fpn_norm = bool(fpn_norm)
+        self.fpn_coarser_input = fpn_coarser_input
+        self.head_norm = None if head_norm == "none" else head_norm
+        self.anchor_style = anchor_style
+        self.nms_class_agnostic = bool(nms_class_agnostic)
+        self.clip_boxes = bool(clip_boxes)
+        self._level_sizes = list(level_sizes)
+        self._anchors = flat_anchors
 
     @property
     def anchors(self):
@@ -307,18 +342,27 @@ class ObjectDetector(Task):
             info = ops.cast(image_info, "float32")
             limit = ops.concatenate([info[:, 1], info[:, 1]], axis=-1)
         limit = ops.reshape(limit, (-1, 1, 4))
-        boxes = ops.clip(boxes, 0.0, limit)
+        if self.clip_boxes:
+            boxes = ops.clip(boxes, 0.0, limit)
         scores = ops.sigmoid(logits)
+        # Class-agnostic: one candidate per anchor, its best class.
+        per_anchor = 1 if self.nms_class_agnostic else classes
         candidates = {"scores": [], "boxes": [], "classes": []}
         start = 0
         for size in self._level_sizes:
-            level = ops.reshape(scores[:, start:start + size],
-                                (batch, size * classes))
-            k = min(self.pre_nms_top_k, size * classes)
+            level = scores[:, start:start + size]
+            if self.nms_class_agnostic:
+                best_class = ops.argmax(level, axis=-1)
+                level = ops.max(level, axis=-1)
+            else:
+                level = ops.reshape(level, (batch, size * classes))
+            k = min(self.pre_nms_top_k, size * per_anchor)
             top_scores, top_index = ops.top_k(level, k)
-            anchor_index = top_index // classes
+            anchor_index = top_index // per_anchor
             candidates["scores"].append(top_scores)
-            candidates["classes"].append(top_index % classes)
+            candidates["classes"].append(
+                ops.take_along_axis(best_class, top_index, axis=1)
+                if self.nms_class_agnostic else top_index % classes)
             candidates["boxes"].append(ops.take_along_axis(
                 boxes[:, start:start + size], anchor_index[..., None],
                 axis=1))
@@ -326,13 +370,19 @@ class ObjectDetector(Task):
         cand_scores = ops.concatenate(candidates["scores"], axis=1)
         cand_classes = ops.concatenate(candidates["classes"], axis=1)
         cand_boxes = ops.concatenate(candidates["boxes"], axis=1)
-        # Boxes of different classes never overlap once offset this far.
-        spread = float(max(height, width)) + 1.0
-        if image_info is not None:
-            spread = ops.max(limit) + 1.0
-        shift = ops.cast(cand_classes, "float32")[..., None] * spread
+        nms_boxes = cand_boxes
+        if not self.nms_class_agnostic:
+            # Boxes of different classes never overlap once offset this
+            # far.
+            spread = float(max(height, width)) + 1.0
+            if image_info is not None:
+                spread = ops.max(limit) + 1.0
+            if not self.clip_boxes:
+                spread = ops.max(ops.abs(cand_boxes)) * 2.0 + 1.0
+            nms_boxes = cand_boxes + ops.cast(
+                cand_classes, "float32")[..., None] * spread
         index, count = zoo_ops.non_max_suppression_padded(
-            cand_boxes + shift, cand_scores, self.max_num_detections,
+            nms_boxes, cand_scores, self.max_num_detections,
             iou_threshold=self.nms_iou_threshold,
             score_threshold=self.pre_nms_score_threshold)
         valid = (ops.arange(self.max_num_detections)[None]
@@ -347,8 +397,9 @@ class ObjectDetector(Task):
         if image_info is not None:
             scale = ops.concatenate([info[:, 2], info[:, 2]], axis=-1)
             original = ops.concatenate([info[:, 0], info[:, 0]], axis=-1)
-            found_boxes = ops.clip(found_boxes / scale[:, None],
-                                   0.0, original[:, None])
+            found_boxes = found_boxes / scale[:, None]
+            if self.clip_boxes:
+                found_boxes = ops.clip(found_boxes, 0.0, original[:, None])
         return {"boxes": found_boxes, "scores": found_scores,
                 "classes": ops.cast(found_classes, "int32"),
                 "num_detections": ops.cast(count, "int32")}
@@ -409,5 +460,11 @@ class ObjectDetector(Task):
             "pre_nms_score_threshold": self.pre_nms_score_threshold,
             "nms_iou_threshold": self.nms_iou_threshold,
             "max_num_detections": self.max_num_detections,
+            "fpn_norm": self.fpn_norm,
+            "fpn_coarser_input": self.fpn_coarser_input,
+            "head_norm": self.head_norm,
+            "anchor_style": self.anchor_style,
+            "nms_class_agnostic": self.nms_class_agnostic,
+            "clip_boxes": self.clip_boxes,
         })
         return config
