@@ -133,12 +133,12 @@ def _image_size(image_size):
 
 
 def _resize_preprocessor(model, size):
-    """Points the model's `ImagePreprocessor` (if any) at `size`."""
+    """Points the model's image preprocessor (if any) at `size`."""
     preprocessor = getattr(model, "preprocessor", None)
     if preprocessor is None or not hasattr(preprocessor, "image_size"):
         return
-    from zoo.vision.preprocessing import ImagePreprocessor
-
     config = preprocessor.get_config()
     config["image_size"] = list(size)
-    model.preprocessor = ImagePreprocessor.from_config(config)
+    # The same kind of preprocessor (an ImagePreprocessor, a
+    # DetectionPreprocessor), at the new size.
+    model.preprocessor = type(preprocessor).from_config(config)

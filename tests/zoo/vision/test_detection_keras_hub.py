@@ -116,3 +116,17 @@ def test_a_keras_hub_fpn_with_batch_norms_is_refused():
     reference = _keras_hub_detector(fpn_norm=True)
     with pytest.raises(WeightsError, match="use_fpn_batch_norm=True"):
         KerasHubRetinaNet().detector_arguments(reference)
+
+
+@pytest.mark.one_backend
+def test_image_size_and_refusals_of_a_keras_hub_detector_preset(tmp_path):
+    from zoo.errors import PresetError
+
+    reference = _keras_hub_detector()
+    reference.save_to_preset(str(tmp_path / "preset"))
+    det = zoo.from_preset(str(tmp_path / "preset"), image_size=256)
+    assert det.image_size == (256, 256)
+    assert isinstance(det.preprocessor, zoo.DetectionPreprocessor)
+    assert det.preprocessor.image_size == (256, 256)
+    with pytest.raises(PresetError, match="converts as it is"):
+        zoo.from_preset(str(tmp_path / "preset"), num_classes=5)

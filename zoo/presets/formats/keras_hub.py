@@ -62,7 +62,7 @@ def _load_detector(path, converter, options):
             f"{path} holds a keras-hub detector backbone without its task "
             "(task.json, task.weights.h5): save the detector with "
             "save_to_preset.")
-    unknown = set(options.kwargs) - {"image_size"}
+    unknown = set(options.kwargs) - {"input_shape"}
     if unknown or options.task not in (..., "object_detector") or (
             options.num_classes is not None) or options.features_only:
         raise PresetError(
@@ -71,7 +71,8 @@ def _load_detector(path, converter, options):
             f"{options.task!r}, num_classes={options.num_classes!r}).")
     kh = keras_hub.models.ObjectDetector.from_preset(
         str(path), load_weights=options.load_weights)
-    image_size = options.kwargs.get("image_size")
+    shape = options.kwargs.get("input_shape")
+    image_size = tuple(shape[:2]) if shape else None
     arguments = converter.detector_arguments(kh, image_size)
     preprocessor = None
     image_converter = getattr(getattr(kh, "preprocessor", None),
