@@ -165,12 +165,53 @@ def describe_input_shape(inputs):
     return "x".join(str(d) for d in first.shape[1:]) or "scalar"
 
 
+#: `make_training_setup`'s loss for models that train with their own loss
+#: (compiled without a `loss` argument).
+OWN_LOSS = ...
+
+
+def _random_boxes(batch_size, image_size, rng, count=4):
+    """`count` random boxes a side of 1/16 to 1/2 of the image, yxyx pixels,
+    and their classes."""
+    h, w = image_size
+    sides = rng.uniform(1 / 16, 1 / 2, (batch_size, count, 2)) * (h, w)
+    tops = rng.uniform(0, 1, (batch_size, count, 2)) * ((h, w) - sides)
+    boxes = np.concatenate([tops, tops + sides], axis=-1).astype("float32")
+    return boxes
+
+
+def _detection_training_setup(model, batch_size, rng):
+    """A detector's own loss and targets of random boxes, or None.
+
+    zoo's `ObjectDetector` trains on anchor targets made in the input
+    pipeline (`anchor_targets`), keras-hub's `RetinaNetObjectDetector` on
+    boxes and labels it encodes inside the step; each as its users train
+    it.
+    """
+    from zoo.vision.detection.object_detector import ObjectDetector
+
+    if isinstance(model, ObjectDetector):
+        boxes = _random_boxes(batch_size, model.image_size, rng)
+        classes = rng.integers(0, model.num_classes, boxes.shape[:2])
+        targets = model.anchor_targets(boxes, classes)
+        return OWN_LOSS, {k: keras.ops.convert_to_numpy(targets[k]) for k in
+                          ("class_targets", "box_targets", "class_weights",
+                           "box_weights")}
+    if type(model).__name__ == "RetinaNetObjectDetector":
+        size = tuple(model.backbone.image_shape)[:2]
+        boxes = _random_boxes(batch_size, size, rng)
+        labels = rng.integers(0, model.num_classes, boxes.shape[:2])
+        return OWN_LOSS, {"boxes": boxes, "labels": labels.astype("int32")}
+    return None
+
+
 def make_training_setup(model, inputs, seed=0):
     """Loss and targets to train `model` on random data.
 
     A model with one `[batch, classes]` output trains with sparse categorical
     cross-entropy on random labels (logits, as zoo and the peers are built);
-    any other model with mean squared error towards zeros, on every output.
+    a detector with its own loss (`OWN_LOSS`) on random boxes; any other
+    model with mean squared error towards zeros, on every output.
 
     Args:
         model: a functional Keras model.
@@ -184,6 +225,9 @@ def make_training_setup(model, inputs, seed=0):
     """
     rng = np.random.default_rng(seed)
     batch_size = keras.tree.flatten(inputs)[0].shape[0]
+    detection = _detection_training_setup(model, batch_size, rng)
+    if detection is not None:
+        return detection
     outputs = model.outputs
     if len(outputs) == 1 and len(outputs[0].shape) == 2 \
             and (outputs[0].shape[-1] or 0) > 1:

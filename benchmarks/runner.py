@@ -28,6 +28,7 @@ from benchmarks.environment import describe_environment, utc_timestamp
 from benchmarks.errors import BenchError, BenchFailure
 from benchmarks.flops import count_flops
 from benchmarks.models import (
+    OWN_LOSS,
     build_peer_model,
     build_zoo_model,
     describe_input_shape,
@@ -135,11 +136,13 @@ class Measurement:
                 model.predict_on_batch(inputs)
         else:
             loss, targets = make_training_setup(model, inputs)
+            # A detector trains with its own loss: compiled without one.
+            losses = {} if loss is OWN_LOSS else {"loss": loss}
             model.compile(
                 optimizer=keras.optimizers.SGD(learning_rate=1e-3,
                                                momentum=0.9),
-                loss=loss,
                 jit_compile=jit,
+                **losses,
             )
 
             def step():

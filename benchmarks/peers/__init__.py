@@ -38,7 +38,12 @@ def _discover():
 
 
 def zoo_family(zoo_model):
-    """The zoo family of a built model (its backbone's `family`)."""
+    """The zoo family of a built model: its own `family` when the task
+    model has one (a detector is `retinanet` whatever its backbone), else
+    its backbone's."""
+    own = getattr(type(zoo_model), "peer_family", None)
+    if own:
+        return own
     backbone = getattr(zoo_model, "backbone", None) or zoo_model
     return getattr(backbone, "family", None)
 

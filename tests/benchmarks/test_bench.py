@@ -613,3 +613,36 @@ def test_backends_run_in_their_own_subprocesses(tmp_path):
         assert row.model_args == "stage_filters=[64, 8, 8, 8]"
     assert rows[0].params == rows[1].params
     assert "tensorflow" in result.stdout and "jax" in result.stdout
+
+
+@pytest.mark.one_backend  # the runner is backend-independent; compiles cost
+def test_detector_against_keras_hubs_retinanet_in_both_modes():
+    """A RetinaNet is measured against keras-hub's of the same layout:
+    predict returns detections after NMS on both sides, training runs each
+    library's own loss (zoo on anchor targets, keras-hub on boxes and labels
+    it encodes in the step)."""
+    settings = _settings(mode="both", peers=("keras_hub",), img_size=128,
+                         batch_size=1, num_classes=3, iters=1, warmup=0,
+                         model_args={"fpn_norm": False, "head_norm": "none",
+                                     "anchor_style": "keras_hub"})
+    rows = _by_kind(run_benchmarks(["retinanet_resnet18_fpn"], settings))
+    assert set(rows) == {("zoo", "", "infer"), ("keras_hub", "", "infer"),
+                         ("zoo", "", "train"), ("keras_hub", "", "train")}
+    # keras-hub's layout: the same weights on both sides.
+    assert rows["zoo", "", "infer"].params == rows[
+        "keras_hub", "", "infer"].params
+    for mode in ("infer", "train"):
+        peer = rows["keras_hub", "", mode]
+        assert peer.ratio_of == "zoo/keras_hub"
+        assert peer.ratio == pytest.approx(
+            rows["zoo", "", mode].samples_per_s / peer.samples_per_s)
+
+
+def test_retinanet_recipe_measures_the_issue_settings():
+    recipe = load_recipe("retinanet_cpu")
+    assert recipe.backends == ("tensorflow", "jax")
+    settings = [run.bench_settings() for run in recipe.runs]
+    assert {(s.img_size, s.num_classes, s.mode) for s in settings} == {
+        (640, 91, "both")}
+    assert all(s.peers == ("keras_hub",) for s in settings)
+    assert settings[1].model_args["head_norm"] == "none"

@@ -99,6 +99,9 @@ class ObjectDetector(Task):
         dtype: dtype policy of the decoder and head.
     """
 
+    #: What benchmarks measure it against (`benchmarks/peers/retinanet.py`).
+    peer_family = "retinanet"
+
     def __init__(self, backbone, num_classes, image_size=None, min_level=3,
                  max_level=7, num_scales=3, aspect_ratios=(0.5, 1.0, 2.0),
                  anchor_size=4.0, decoder_filters=256, fusion_type="sum",
