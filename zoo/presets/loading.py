@@ -153,11 +153,19 @@ def load_keras_weights(model, weights_path, source):
 
 
 def attach_image_preprocessor(model, preprocessing):
-    """Sets an `ImagePreprocessor` on a task model (dict of its arguments)."""
+    """Sets an `ImagePreprocessor` on a task model (dict of its arguments),
+    a `DetectionPreprocessor` on a detector."""
     from zoo.task import Task
+    from zoo.vision.detection.object_detector import ObjectDetector
+    from zoo.vision.detection.preprocessing import DetectionPreprocessor
     from zoo.vision.preprocessing import ImagePreprocessor
 
-    if isinstance(model, Task) and preprocessing:
+    if isinstance(model, ObjectDetector) and preprocessing:
+        # A detector keeps the aspect ratio and pads (no crop).
+        model.preprocessor = DetectionPreprocessor(**{
+            k: v for k, v in preprocessing.items()
+            if k in ("image_size", "scale", "mean", "std", "interpolation")})
+    elif isinstance(model, Task) and preprocessing:
         model.preprocessor = ImagePreprocessor(**preprocessing)
     return model
 

@@ -3,6 +3,7 @@ architecture, the weights through their converter, the preprocessing."""
 
 import logging
 import urllib.parse
+from pathlib import Path
 
 from zoo.errors import CorruptFileError
 from zoo.presets import loading
@@ -36,6 +37,27 @@ def fetch_assets(info, load_weights):
     return paths
 
 
+def _weights_directory(info):
+    """The local preset directory a preset's weights are, or None when they
+    are one file.
+
+    A `kaggle://` URI is a keras-hub preset directory, fetched by
+    kagglehub (which pins the version in the handle and keeps its own
+    cache); a local folder is used as it is.
+    """
+    from zoo.presets.sources import fetch_preset_directory
+
+    for uri in info.weights.uris:
+        if uri.startswith("kaggle://"):
+            return fetch_preset_directory(uri)
+        parsed = urllib.parse.urlparse(uri)
+        if parsed.scheme in ("", "file"):
+            local = Path(parsed.path if parsed.scheme == "file" else uri)
+            if local.is_dir():
+                return local
+    return None
+
+
 def load_spec(info, options):
     """Builds the model a `PresetInfo` describes, with its weights.
 
@@ -47,6 +69,13 @@ def load_spec(info, options):
     from zoo.registry import create_model
 
     source = f"{info.name} ({info.weights_uri})"
+    directory = _weights_directory(info) if options.load_weights else None
+    if directory is not None:
+        # The weights are a whole preset directory (a keras-hub preset):
+        # its own format builds the model.
+        from zoo.presets.formats import load_directory
+
+        return load_directory(directory, options)
     plan = loading.plan_model(options, default_task=info.task,
                               head_classes=info.num_classes, source=source)
     model = create_model(info.architecture, task=plan.task,

@@ -84,7 +84,7 @@ def test_pyramid_levels_anchors_and_head_initialisation(detector):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"image_size": (100, 128)}, "multiples of 2\\*\\*max_level = 128"),
+    ({"image_size": (100, 128)}, "multiples of 2\\*\\*7 = 128"),
     ({"fusion_type": "max"}, "fusion_type='max' is not one of"),
     ({"min_level": 2, "max_level": 1}, "min_level <= max_level"),
     ({"num_classes": 0}, "num_classes must be a positive int"),

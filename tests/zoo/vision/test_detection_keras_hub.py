@@ -130,3 +130,34 @@ def test_image_size_and_refusals_of_a_keras_hub_detector_preset(tmp_path):
     assert det.preprocessor.image_size == (256, 256)
     with pytest.raises(PresetError, match="converts as it is"):
         zoo.from_preset(str(tmp_path / "preset"), num_classes=5)
+
+
+@pytest.mark.one_backend
+def test_the_coco_preset_is_keras_hubs_layout_and_a_preset_directory_loads(
+        tmp_path):
+    """`retinanet_resnet50_fpn_coco` (keras-hub's handle) builds offline
+    with keras-hub's published count and 800x800 grid; a preset file whose
+    weights are a keras-hub preset directory loads through that
+    directory's format."""
+    det = zoo.from_preset("retinanet_resnet50_fpn_coco", load_weights=False)
+    assert det.count_params() == 34_121_239
+    assert det.anchors.shape == (9 * (100 ** 2 + 50 ** 2 + 25 ** 2 + 13 ** 2
+                                      + 7 ** 2), 4)
+    assert isinstance(det.preprocessor, zoo.DetectionPreprocessor)
+    assert det.preprocessor.image_size == (800, 800)
+
+    reference = _keras_hub_detector()
+    reference.save_to_preset(str(tmp_path / "kh"))
+    spec = tmp_path / "local.yaml"
+    spec.write_text(
+        "name: local_retinanet\nkind: object_detector\n"
+        "architecture: retinanet_resnet50_fpn\nnum_classes: 3\n"
+        f"weights: {{uri: {tmp_path / 'kh'}, converter: keras_hub}}\n")
+    loaded = zoo.from_preset(str(spec))
+    assert loaded.count_params() == reference.count_params()
+    images = np.random.default_rng(2).normal(
+        0, 1, (1,) + SIZE + (3,)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(images)["cls_outputs"]),
+        keras.ops.convert_to_numpy(reference(images)["cls_logits"]),
+        atol=1e-4)

@@ -134,11 +134,18 @@ class ObjectDetector(Task):
                     "or build the backbone with input_shape=(H, W, 3).")
             image_size = spatial
         image_size = tuple(int(s) for s in image_size)
-        stride = 2 ** max_level
+        # The Model Garden's anchors need every level's grid exact;
+        # keras-hub's round the levels above the backbone's up, so only the
+        # top-down path (to the backbone's last level) must divide.
+        top = max_level
+        if anchor_style == "keras_hub":
+            top = min(max_level, max(int(str(k).lstrip("CP"))
+                                     for k in pyramid))
+        stride = 2 ** top
         if len(image_size) != 2 or any(s % stride for s in image_size):
             raise ValueError(
                 f"ObjectDetector: image_size {image_size} must be (height, "
-                f"width) multiples of 2**max_level = {stride}.")
+                f"width) multiples of 2**{top} = {stride}.")
         for known, wanted in zip(spatial, image_size):
             if known is not None and known != wanted:
                 raise ValueError(
