@@ -114,10 +114,8 @@ def _image_data(prefix, **values):
     return _data(prefix, **image)
 
 
-IMAGE_CLASSIFICATION = {
-    **RUNTIME, **TRAINER,
-    "task.model.num_classes": 0,
-    "task.model.input_size": [],
+#: The Model Garden's `backbones.ResNet()` defaults.
+RESNET_BACKBONE = {
     "task.model.backbone.type": "resnet",
     "task.model.backbone.resnet.model_id": 50,
     "task.model.backbone.resnet.depth_multiplier": 1.0,
@@ -128,6 +126,12 @@ IMAGE_CLASSIFICATION = {
     "task.model.backbone.resnet.resnetd_shortcut": False,
     "task.model.backbone.resnet.replace_stem_max_pool": False,
     "task.model.backbone.resnet.bn_trainable": True,
+}
+
+IMAGE_CLASSIFICATION = {
+    **RUNTIME, **TRAINER, **RESNET_BACKBONE,
+    "task.model.num_classes": 0,
+    "task.model.input_size": [],
     "task.model.dropout_rate": 0.0,
     "task.model.norm_activation.activation": "relu",
     "task.model.norm_activation.use_sync_bn": False,
@@ -518,19 +522,6 @@ def _detection_data(prefix, **values):
     detection.update(values)
     return _data(prefix, **detection)
 
-
-RESNET_BACKBONE = {
-    "task.model.backbone.type": "resnet",
-    "task.model.backbone.resnet.model_id": 50,
-    "task.model.backbone.resnet.depth_multiplier": 1.0,
-    "task.model.backbone.resnet.stem_type": "v0",
-    "task.model.backbone.resnet.se_ratio": 0.0,
-    "task.model.backbone.resnet.stochastic_depth_drop_rate": 0.0,
-    "task.model.backbone.resnet.scale_stem": True,
-    "task.model.backbone.resnet.resnetd_shortcut": False,
-    "task.model.backbone.resnet.replace_stem_max_pool": False,
-    "task.model.backbone.resnet.bn_trainable": True,
-}
 
 RETINANET = {
     **RUNTIME, **TRAINER, **RESNET_BACKBONE,
