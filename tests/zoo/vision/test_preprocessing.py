@@ -35,10 +35,14 @@ def _pil_eval_transform(image, size, crop_pct, interpolation):
 
 
 def _preset_transforms():
-    """Every (interpolation, antialias, crop_pct) an image preset uses."""
+    """Every (interpolation, antialias, crop_pct) an image classifier or
+    backbone preset uses. Detectors are left out: they resize keeping the
+    aspect ratio and pad, as the library their weights come from does
+    (tests/zoo/vision/test_detection_keras_hub.py checks that), not as a
+    PIL evaluation transform."""
     found = {}
     for info in zoo.list_presets():
-        if not info.is_text:
+        if not info.is_text and info.kind != "object_detector":
             p = info.preprocessing
             found.setdefault((p.interpolation, p.antialias, p.crop_pct),
                              info.name)
