@@ -135,8 +135,8 @@ def test_image_size_and_refusals_of_a_keras_hub_detector_preset(tmp_path):
 @pytest.mark.one_backend
 def test_the_coco_preset_is_keras_hubs_layout_and_a_preset_directory_loads(
         tmp_path):
-    """`retinanet_resnet50_fpn_coco` (keras-hub's handle) builds offline
-    with keras-hub's published count and 800x800 grid; a preset file whose
+    """`retinanet_resnet50_fpn_coco` and `_v2_coco` (keras-hub's handles)
+    build offline with keras-hub's published counts and 800x800 grid; a preset file whose
     weights are a keras-hub preset directory loads through that
     directory's format."""
     det = zoo.from_preset("retinanet_resnet50_fpn_coco", load_weights=False)
@@ -145,6 +145,16 @@ def test_the_coco_preset_is_keras_hubs_layout_and_a_preset_directory_loads(
                                       + 7 ** 2), 4)
     assert isinstance(det.preprocessor, zoo.DetectionPreprocessor)
     assert det.preprocessor.image_size == (800, 800)
+    # `_v2_coco`: P6 from C5 and group norms in the head. keras-hub's table
+    # (31,558,592) counts its RetinaNetBackbone, ResNet-50 and the FPN,
+    # without the head; the trainable count is torchvision's 38,198,935.
+    v2 = zoo.from_preset("retinanet_resnet50_fpn_v2_coco", load_weights=False)
+    head = sum(layer.count_params() for layer in v2.layers
+               if layer.name.startswith("head_"))
+    assert v2.count_params() - head == 31_558_592
+    assert sum(int(np.prod(w.shape)) for w in v2.trainable_weights) == (
+        38_198_935)
+    assert v2.anchors.shape == det.anchors.shape
 
     reference = _keras_hub_detector()
     reference.save_to_preset(str(tmp_path / "kh"))
