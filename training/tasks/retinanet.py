@@ -448,17 +448,14 @@ class RetinaNetTask(Task):
 
     def _anchors_of_config(self):
         if self._anchors is None:
-            import zoo_ops
-            import numpy as np
+            from zoo.vision.detection.anchors import flat_anchors
 
             m = self.params.model
-            anchors = zoo_ops.generate_anchors_numpy(
+            self._anchors, _ = flat_anchors(
                 self._image_size(), min_level=m.min_level,
                 max_level=m.max_level, num_scales=m.anchor.num_scales,
-                aspect_ratios=tuple(float(r) for r in m.anchor.aspect_ratios),
-                anchor_size=float(m.anchor.anchor_size))
-            self._anchors = np.concatenate(
-                [anchors[level].reshape(-1, 4) for level in sorted(anchors)])
+                aspect_ratios=m.anchor.aspect_ratios,
+                anchor_size=m.anchor.anchor_size)
         return self._anchors
 
     def build_inputs(self, data_config, *, seed=0, start_step=0,

@@ -1,6 +1,8 @@
-"""Anchor layouts of detectors that zoo converts.
+"""Anchor layouts: the Model Garden's and those of detectors zoo converts.
 
-The Model Garden's anchors (zoo's default) are `zoo_ops.generate_anchors`.
+`flat_anchors` is the one place a detector or its training data gets its
+anchors from. The Model Garden's anchors (zoo's default) are
+`zoo_ops.generate_anchors`.
 keras-hub's `AnchorGenerator` (keras-hub 0.32,
 `keras_hub/src/layers/modeling/anchor_generator.py`) lays them out
 otherwise, and a converted keras-hub detector needs exactly its anchors:
@@ -15,6 +17,43 @@ import math
 import numpy as np
 
 ANCHOR_STYLES = ("model_garden", "keras_hub")
+
+
+def flat_anchors(image_size, *, style="model_garden", min_level, max_level,
+                 num_scales, aspect_ratios, anchor_size):
+    """Every anchor of an input size, levels concatenated.
+
+    Args:
+        image_size: `(height, width)` of the input.
+        style: one of `ANCHOR_STYLES`: `"model_garden"`
+            (`zoo_ops.generate_anchors_numpy`, in the order of
+            `zoo_ops.flatten_anchors`) or `"keras_hub"` (`keras_hub_anchors`).
+        min_level, max_level, num_scales, aspect_ratios, anchor_size: the
+            anchor configuration.
+
+    Returns:
+        `(anchors, level_sizes)`: `[N, 4]` float32 yxyx in input pixels and
+        the anchor count of each level.
+
+    Raises:
+        ValueError: an unknown style.
+    """
+    config = dict(min_level=min_level, max_level=max_level,
+                  num_scales=num_scales,
+                  aspect_ratios=tuple(float(r) for r in aspect_ratios),
+                  anchor_size=float(anchor_size))
+    if style == "keras_hub":
+        return keras_hub_anchors(image_size, **config)
+    if style != "model_garden":
+        raise ValueError(f"anchor_style={style!r} is not one of "
+                         f"{list(ANCHOR_STYLES)}.")
+    import zoo_ops
+
+    anchors = zoo_ops.generate_anchors_numpy(image_size, **config)
+    levels = sorted(anchors)
+    return (np.concatenate([anchors[level].reshape(-1, 4)
+                            for level in levels]),
+            [anchors[level].size // 4 for level in levels])
 
 
 def keras_hub_anchors(image_size, *, min_level, max_level, num_scales,

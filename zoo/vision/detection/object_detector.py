@@ -31,7 +31,7 @@ from zoo_ops._backend import ops_for
 from zoo.backbone import check_model_kwargs
 from zoo.registry import register_task_model
 from zoo.task import Task
-from zoo.vision.detection.anchors import ANCHOR_STYLES, keras_hub_anchors
+from zoo.vision.detection.anchors import ANCHOR_STYLES, flat_anchors
 from zoo.vision.detection.fpn import build_fpn
 from zoo.vision.detection.heads import build_retinanet_head
 from zoo.vision.detection.losses import (
@@ -158,16 +158,8 @@ class ObjectDetector(Task):
         if anchor_style not in ANCHOR_STYLES:
             raise ValueError(f"ObjectDetector: anchor_style={anchor_style!r}"
                              f" is not one of {list(ANCHOR_STYLES)}.")
-        if anchor_style == "keras_hub":
-            flat_anchors, level_sizes = keras_hub_anchors(
-                image_size, **self._anchor_config)
-        else:
-            anchors = zoo_ops.generate_anchors_numpy(image_size,
-                                                     **self._anchor_config)
-            level_sizes = [anchors[level].size // 4
-                           for level in sorted(anchors)]
-            flat_anchors = np.concatenate(
-                [anchors[level].reshape(-1, 4) for level in sorted(anchors)])
+        anchors, level_sizes = flat_anchors(
+            image_size, style=anchor_style, **self._anchor_config)
         num_anchors = num_scales * len(aspect_ratios)
 
         channels = (input_shape[0] if data_format == "channels_first"
@@ -236,7 +228,7 @@ class ObjectDetector(Task):
         self.nms_class_agnostic = bool(nms_class_agnostic)
         self.clip_boxes = bool(clip_boxes)
         self._level_sizes = list(level_sizes)
-        self._anchors = flat_anchors
+        self._anchors = anchors
 
     @property
     def anchors(self):
