@@ -634,8 +634,86 @@ RETINANET_RESNETFPN_COCO = {
     "trainer.optimizer_config.warmup.linear.warmup_learning_rate": 0.0067,
 }
 
+#: What `retinanet_resnetfpn_coco`, `retinanet_spinenet_coco` and
+#: `retinanet_mobile_coco` share (official/vision/configs/retinanet.py).
+COCO_RETINANET = {
+    "task.annotation_file": "coco/instances_val2017.json",
+    "task.model.num_classes": 91,
+    "task.model.min_level": 3,
+    "task.model.max_level": 7,
+    "trainer.validation_steps": 5000 // 8,
+    "trainer.validation_interval": COCO_EPOCH,
+    "trainer.steps_per_loop": COCO_EPOCH,
+    "trainer.summary_interval": COCO_EPOCH,
+    "trainer.checkpoint_interval": COCO_EPOCH,
+    "trainer.optimizer_config.optimizer.type": "sgd",
+    "trainer.optimizer_config.optimizer.sgd.momentum": 0.9,
+    "trainer.optimizer_config.optimizer.sgd.nesterov": False,
+    "trainer.optimizer_config.learning_rate.type": "stepwise",
+    "trainer.optimizer_config.learning_rate.stepwise.values": [
+        0.32, 0.032, 0.0032],
+    "trainer.optimizer_config.warmup.type": "linear",
+    "trainer.optimizer_config.warmup.linear.warmup_learning_rate": 0.0067,
+}
+
+
+def _spinenet_retinanet(backbone, fields, **values):
+    """A SpineNet factory of retinanet.py: `RETINANET` with the SpineNet
+    `backbone` alternative (its `fields`) in place of the ResNet, the
+    identity decoder, swish with synchronised batch norm, anchor size 3,
+    float32, scale jitter 0.1-2.0 and 2,000 warmup steps."""
+    expected = {k: v for k, v in RETINANET.items()
+                if not k.startswith(("task.model.backbone.",
+                                     "task.model.decoder."))}
+    expected.update(COCO_RETINANET)
+    expected.update({
+        "task.model.backbone.type": backbone,
+        **{f"task.model.backbone.{backbone}.{k}": v
+           for k, v in fields.items()},
+        "task.model.decoder.type": "identity",
+        "task.model.decoder.identity": {},
+        "task.model.anchor.anchor_size": 3.0,
+        "task.model.norm_activation.use_sync_bn": True,
+        "task.model.norm_activation.activation": "swish",
+        "runtime.mixed_precision_dtype": "float32",
+        "trainer.optimizer_config.warmup.linear.warmup_steps": 2000,
+        **_detection_data("task.train_data", input_path="coco/train*",
+                          is_training=True, global_batch_size=256,
+                          parser={"aug_rand_hflip": True,
+                                  "aug_scale_min": 0.1,
+                                  "aug_scale_max": 2.0}),
+        **_detection_data("task.validation_data", input_path="coco/val*",
+                          is_training=False, global_batch_size=8),
+    })
+    expected.update(values)
+    return expected
+
+
+RETINANET_SPINENET_COCO = _spinenet_retinanet(
+    "spinenet", {"model_id": "49", "stochastic_depth_drop_rate": 0.2,
+                 "min_level": 3, "max_level": 7},
+    **{"task.model.input_size": [640, 640, 3],
+       "task.losses.l2_weight_decay": 4e-5,
+       "trainer.train_steps": 500 * COCO_EPOCH,
+       "trainer.optimizer_config.learning_rate.stepwise.boundaries": [
+           475 * COCO_EPOCH, 490 * COCO_EPOCH]})
+
+RETINANET_MOBILE_COCO = _spinenet_retinanet(
+    "spinenet_mobile", {"model_id": "49", "stochastic_depth_drop_rate": 0.2,
+                        "se_ratio": 0.2, "expand_ratio": 6, "min_level": 3,
+                        "max_level": 7, "use_keras_upsampling_2d": False},
+    **{"task.model.input_size": [384, 384, 3],
+       "task.model.head.num_filters": 48,
+       "task.model.head.use_separable_conv": True,
+       "task.losses.l2_weight_decay": 3e-5,
+       "trainer.train_steps": 600 * COCO_EPOCH,
+       "trainer.optimizer_config.learning_rate.stepwise.boundaries": [
+           575 * COCO_EPOCH, 590 * COCO_EPOCH]})
+
 EXPECTED = {
     "retinanet": RETINANET,
+    "retinanet_spinenet_coco": RETINANET_SPINENET_COCO,
+    "retinanet_mobile_coco": RETINANET_MOBILE_COCO,
     "retinanet_resnetfpn_coco": RETINANET_RESNETFPN_COCO,
     "image_classification": IMAGE_CLASSIFICATION,
     "resnet_imagenet": RESNET_IMAGENET,

@@ -198,6 +198,28 @@ def test_real_but_unsupported_model_garden_values_are_said_so(override,
         assert "Did you mean" not in str(error.value)
 
 
+def test_parsed_but_unbuilt_backbones_check_their_keys():
+    """SpineNet's keys parse with the Model Garden's names and types (its
+    experiments carry them) and a run that selects it is refused; a
+    misspelt SpineNet key is an error of its own, and the list of what is
+    available names only what zoo builds."""
+    with pytest.raises(ConfigError, match="model_idd"):
+        build_config("retinanet_spinenet_coco", [],
+                     "task.model.backbone.spinenet.model_idd=49")
+    with pytest.raises(ConfigError, match="expected int"):
+        build_config("retinanet_spinenet_coco", [],
+                     "task.model.backbone.spinenet.min_level=three")
+    with pytest.raises(ConfigError) as error:
+        build_config("retinanet_spinenet_coco")
+    available = str(error.value).split("available: ")[1]
+    assert "resnet" in available and "spinenet" not in available
+    # Another backbone and decoder over the same experiment run.
+    config = build_config("retinanet_spinenet_coco", [],
+                          "task.model.backbone.type=resnet,"
+                          "task.model.decoder.type=fpn")
+    assert config.task.model.backbone.spinenet.model_id == "49"
+
+
 def test_unsupported_model_garden_experiment_is_said_so():
     with pytest.raises(ConfigError) as error:
         build_config("maskrcnn_resnetfpn_coco")

@@ -399,7 +399,8 @@ class RegisteredOneOfConfig(Config):
     def _refusal(self, name, path):
         from training.config.model_garden import unsupported_message
 
-        registered = sorted(self._registered())
+        registered = sorted(name for name, cls in self._registered().items()
+                            if getattr(cls, "builds", True))
         message = unsupported_message(self.kind, name, registered)
         if message is None:
             message = (f"{name!r} is not a {self.kind} type."

@@ -15,6 +15,7 @@ a new family adds one file to `training/models/backbones/`.
 """
 
 import dataclasses
+import typing
 from typing import Optional
 
 from training.config.base import Config, RegisteredOneOfConfig
@@ -26,8 +27,12 @@ class ModelConfig(Config):
 
     Subclasses implement `model_name()` (a registered zoo model) and
     `create_model_arguments(norm_activation)` (the zoo arguments that the
-    Model Garden fields mean).
+    Model Garden fields mean). A subclass of `ParseOnlyConfig` holds the
+    keys of a Model Garden alternative that zoo does not build yet.
     """
+
+    #: Whether zoo builds this alternative (False: `ParseOnlyConfig`).
+    builds: typing.ClassVar[bool] = True
 
     def model_name(self):
         """The registered zoo model this config builds."""
@@ -54,6 +59,36 @@ class ModelConfig(Config):
         arguments = self.create_model_arguments(norm_activation)
         arguments.update(kwargs)
         return zoo.create_model(self.model_name(), **arguments)
+
+
+@dataclasses.dataclass
+class ParseOnlyConfig(ModelConfig):
+    """The keys of a Model Garden alternative zoo does not build yet.
+
+    A file that selects it parses, its keys checked against the Model
+    Garden's fields and types, so an experiment can carry the Model
+    Garden's defaults for it; validation then refuses it in one line
+    (`backbone 'spinenet' is not built by zoo yet; available: ...`), and a
+    file that selects another alternative runs.
+    """
+
+    builds: typing.ClassVar[bool] = False
+    kind: typing.ClassVar[str] = ""
+
+    def validate(self, path=""):
+        from training.config.base import ConfigError
+        from training.config.model_garden import unsupported_message
+        from training.registry import registered_configs
+
+        available = sorted(name for name, cls in
+                           registered_configs(self.kind).items()
+                           if cls.builds)
+        raise ConfigError(f"{path}: " + unsupported_message(
+            self.kind, self.registered_name, available))
+
+    def model_name(self):
+        raise NotImplementedError(
+            f"{self.kind} {self.registered_name!r} is not built by zoo.")
 
 
 def norm_arguments(norm_activation):

@@ -550,6 +550,50 @@ def retinanet():
                             runtime=RuntimeConfig())
 
 
+def _coco_experiment(*, dtype, model, l2_weight_decay, scale_min,
+                     scale_max, epochs, boundary_epochs, warmup_steps,
+                     **task):
+    """What the Model Garden's COCO RetinaNet factories share
+    (`official/vision/configs/retinanet.py`): batch 256 for training (462
+    steps an epoch) and 8 for evaluation (625 steps: the 5,000 validation
+    images), 91 classes, levels 3-7, hflip and the given scale jitter, an
+    epoch per loop, summary, checkpoint and validation, SGD with momentum
+    0.9 and a stepwise learning rate 0.32 / 0.032 / 0.0032 (times batch /
+    256) after linear warmup from 0.0067, the ground truth in
+    `coco/instances_val2017.json`."""
+    train_batch, eval_batch = 256, 8
+    epoch = COCO_TRAIN_EXAMPLES // train_batch
+    model.num_classes, model.min_level, model.max_level = 91, 3, 7
+    config = ExperimentConfig(
+        runtime=RuntimeConfig(mixed_precision_dtype=dtype),
+        task=RetinaNetConfig(
+            annotation_file=f"{COCO_INPUT_PATH_BASE}/instances_val2017.json",
+            model=model, losses=Losses(l2_weight_decay=l2_weight_decay),
+            train_data=RetinaNetDataConfig(
+                input_path=f"{COCO_INPUT_PATH_BASE}/train*",
+                is_training=True, global_batch_size=train_batch,
+                parser=Parser(aug_rand_hflip=True, aug_scale_min=scale_min,
+                              aug_scale_max=scale_max)),
+            validation_data=RetinaNetDataConfig(
+                input_path=f"{COCO_INPUT_PATH_BASE}/val*",
+                is_training=False, global_batch_size=eval_batch),
+            **task),
+        trainer=TrainerConfig(
+            train_steps=epochs * epoch,
+            validation_steps=COCO_VAL_EXAMPLES // eval_batch,
+            validation_interval=epoch, steps_per_loop=epoch,
+            summary_interval=epoch, checkpoint_interval=epoch))
+    scale = train_batch / 256.0
+    config.override({"trainer.optimizer_config": {
+        "optimizer": {"type": "sgd", "sgd": {"momentum": 0.9}},
+        "learning_rate": {"type": "stepwise", "stepwise": {
+            "boundaries": [b * epoch for b in boundary_epochs],
+            "values": [0.32 * scale, 0.032 * scale, 0.0032 * scale]}},
+        "warmup": {"type": "linear", "linear": {
+            "warmup_steps": warmup_steps, "warmup_learning_rate": 0.0067}}}})
+    return config
+
+
 @register_experiment("retinanet_resnetfpn_coco")
 def retinanet_resnetfpn_coco():
     """RetinaNet ResNet-50 + FPN on COCO TFRecords: the Model Garden's
@@ -566,41 +610,73 @@ def retinanet_resnetfpn_coco():
     and 67 after 500 steps of linear warmup from 0.0067, bfloat16, the
     ground truth in `coco/instances_val2017.json`.
     """
-    train_batch, eval_batch = 256, 8
-    epoch = COCO_TRAIN_EXAMPLES // train_batch
-    config = ExperimentConfig(
-        runtime=RuntimeConfig(mixed_precision_dtype="bfloat16"),
-        task=RetinaNetConfig(
-            init_checkpoint="gs://cloud-tpu-checkpoints/vision-2.0/"
-                            "resnet50_imagenet/ckpt-28080",
-            init_checkpoint_modules="backbone",
-            annotation_file=f"{COCO_INPUT_PATH_BASE}/instances_val2017.json",
-            model=RetinaNetModel(
-                num_classes=91, input_size=[640, 640, 3],
-                norm_activation=NormActivation(use_sync_bn=False),
-                min_level=3, max_level=7),
-            losses=Losses(l2_weight_decay=1e-4),
-            train_data=RetinaNetDataConfig(
-                input_path=f"{COCO_INPUT_PATH_BASE}/train*",
-                is_training=True, global_batch_size=train_batch,
-                parser=Parser(aug_rand_hflip=True, aug_scale_min=0.8,
-                              aug_scale_max=1.2)),
-            validation_data=RetinaNetDataConfig(
-                input_path=f"{COCO_INPUT_PATH_BASE}/val*",
-                is_training=False, global_batch_size=eval_batch)),
-        trainer=TrainerConfig(
-            train_steps=72 * epoch,
-            validation_steps=COCO_VAL_EXAMPLES // eval_batch,
-            validation_interval=epoch, steps_per_loop=epoch,
-            summary_interval=epoch, checkpoint_interval=epoch))
-    scale = train_batch / 256.0
-    config.override({"trainer.optimizer_config": {
-        "optimizer": {"type": "sgd", "sgd": {"momentum": 0.9}},
-        "learning_rate": {"type": "stepwise", "stepwise": {
-            "boundaries": [57 * epoch, 67 * epoch],
-            "values": [0.32 * scale, 0.032 * scale, 0.0032 * scale]}},
-        "warmup": {"type": "linear", "linear": {
-            "warmup_steps": 500, "warmup_learning_rate": 0.0067}}}})
+    return _coco_experiment(
+        dtype="bfloat16",
+        model=RetinaNetModel(input_size=[640, 640, 3],
+                             norm_activation=NormActivation(
+                                 use_sync_bn=False)),
+        l2_weight_decay=1e-4, scale_min=0.8, scale_max=1.2, epochs=72,
+        boundary_epochs=(57, 67), warmup_steps=500,
+        init_checkpoint="gs://cloud-tpu-checkpoints/vision-2.0/"
+                        "resnet50_imagenet/ckpt-28080",
+        init_checkpoint_modules="backbone")
+
+
+@register_experiment("retinanet_spinenet_coco")
+def retinanet_spinenet_coco():
+    """RetinaNet on SpineNet-49 on COCO: the Model Garden's
+    `retinanet_spinenet_coco`, its values carried so its SpineNet files
+    parse (`official/vision/configs/retinanet.py`): SpineNet-49 with
+    drop-path 0.2 on levels 3-7, the identity decoder, anchor size 3,
+    swish with synchronised batch norm, 640x640, L2 4e-5, scale jitter
+    0.1-2.0, 500 epochs with boundaries at 475 and 490, 2,000 warmup
+    steps, float32, no initial checkpoint. zoo does not build SpineNet
+    yet: a run refuses it; select another backbone and an `fpn` decoder
+    to train.
+    """
+    config = _coco_experiment(
+        dtype="float32",
+        model=RetinaNetModel(
+            input_size=[640, 640, 3], anchor=Anchor(anchor_size=3),
+            norm_activation=NormActivation(use_sync_bn=True,
+                                           activation="swish")),
+        l2_weight_decay=4e-5, scale_min=0.1, scale_max=2.0, epochs=500,
+        boundary_epochs=(475, 490), warmup_steps=2000)
+    config.override({"task.model": {
+        "backbone": {"type": "spinenet", "spinenet": {
+            "model_id": "49", "stochastic_depth_drop_rate": 0.2,
+            "min_level": 3, "max_level": 7}},
+        "decoder": {"type": "identity"}}}, validate=False)
+    return config
+
+
+@register_experiment("retinanet_mobile_coco")
+def retinanet_mobile_coco():
+    """RetinaNet on SpineNet-49 Mobile on COCO: the Model Garden's
+    `retinanet_mobile_coco` (`official/vision/configs/retinanet.py`), over
+    which its MobileNet, MobileDet and SpineNet-Mobile files apply:
+    SpineNet-49 Mobile with drop-path 0.2 on levels 3-7, the identity
+    decoder, a 4 x 48 separable head, anchor size 3, swish with
+    synchronised batch norm, 384x384, L2 3e-5, scale jitter 0.1-2.0, 600
+    epochs with boundaries at 575 and 590, 2,000 warmup steps, float32.
+    zoo does not build SpineNet Mobile yet: with the factory's backbone a
+    run refuses it; `coco_mobilenetv2_tpu.yaml` (MobileNetV2 + FPN) runs.
+    """
+    config = _coco_experiment(
+        dtype="float32",
+        model=RetinaNetModel(
+            input_size=[384, 384, 3], anchor=Anchor(anchor_size=3),
+            head=RetinaNetHead(num_filters=48, use_separable_conv=True),
+            norm_activation=NormActivation(use_sync_bn=True,
+                                           activation="swish")),
+        l2_weight_decay=3e-5, scale_min=0.1, scale_max=2.0, epochs=600,
+        boundary_epochs=(575, 590), warmup_steps=2000)
+    config.override({"task.model": {
+        "backbone": {"type": "spinenet_mobile", "spinenet_mobile": {
+            "model_id": "49", "stochastic_depth_drop_rate": 0.2,
+            "min_level": 3, "max_level": 7,
+            "use_keras_upsampling_2d": False}},
+        "decoder": {"type": "identity"}}}, validate=False)
     return config
 
 
