@@ -615,7 +615,7 @@ def test_backends_run_in_their_own_subprocesses(tmp_path):
     assert "tensorflow" in result.stdout and "jax" in result.stdout
 
 
-@pytest.mark.one_backend("jax")  # the runner is backend-independent
+@pytest.mark.one_backend  # the runner is backend-independent
 def test_detector_against_keras_hubs_retinanet_in_both_modes():
     """A RetinaNet is measured against keras-hub's of the same layout:
     predict returns detections after NMS on both sides, training runs each
