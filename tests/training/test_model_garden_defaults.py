@@ -598,42 +598,6 @@ RETINANET = {
 }
 
 COCO_EPOCH = 118287 // 256  # 462
-RETINANET_RESNETFPN_COCO = {
-    **RETINANET,
-    "runtime.mixed_precision_dtype": "bfloat16",
-    "task.init_checkpoint":
-        "gs://cloud-tpu-checkpoints/vision-2.0/resnet50_imagenet/ckpt-28080",
-    "task.init_checkpoint_modules": "backbone",
-    "task.annotation_file": "coco/instances_val2017.json",
-    "task.model.num_classes": 91,
-    "task.model.input_size": [640, 640, 3],
-    "task.model.norm_activation.use_sync_bn": False,
-    "task.losses.l2_weight_decay": 1e-4,
-    **_detection_data("task.train_data", input_path="coco/train*",
-                      is_training=True, global_batch_size=256,
-                      parser={"aug_rand_hflip": True, "aug_scale_min": 0.8,
-                              "aug_scale_max": 1.2}),
-    **_detection_data("task.validation_data", input_path="coco/val*",
-                      is_training=False, global_batch_size=8),
-    "trainer.train_steps": 72 * COCO_EPOCH,
-    "trainer.validation_steps": 5000 // 8,
-    "trainer.validation_interval": COCO_EPOCH,
-    "trainer.steps_per_loop": COCO_EPOCH,
-    "trainer.summary_interval": COCO_EPOCH,
-    "trainer.checkpoint_interval": COCO_EPOCH,
-    "trainer.optimizer_config.optimizer.type": "sgd",
-    "trainer.optimizer_config.optimizer.sgd.momentum": 0.9,
-    "trainer.optimizer_config.optimizer.sgd.nesterov": False,
-    "trainer.optimizer_config.learning_rate.type": "stepwise",
-    "trainer.optimizer_config.learning_rate.stepwise.boundaries": [
-        57 * COCO_EPOCH, 67 * COCO_EPOCH],
-    "trainer.optimizer_config.learning_rate.stepwise.values": [
-        0.32, 0.032, 0.0032],
-    "trainer.optimizer_config.warmup.type": "linear",
-    "trainer.optimizer_config.warmup.linear.warmup_steps": 500,
-    "trainer.optimizer_config.warmup.linear.warmup_learning_rate": 0.0067,
-}
-
 #: What `retinanet_resnetfpn_coco`, `retinanet_spinenet_coco` and
 #: `retinanet_mobile_coco` share (official/vision/configs/retinanet.py).
 COCO_RETINANET = {
@@ -656,6 +620,27 @@ COCO_RETINANET = {
     "trainer.optimizer_config.warmup.linear.warmup_learning_rate": 0.0067,
 }
 
+
+RETINANET_RESNETFPN_COCO = {
+    **RETINANET, **COCO_RETINANET,
+    "runtime.mixed_precision_dtype": "bfloat16",
+    "task.init_checkpoint":
+        "gs://cloud-tpu-checkpoints/vision-2.0/resnet50_imagenet/ckpt-28080",
+    "task.init_checkpoint_modules": "backbone",
+    "task.model.input_size": [640, 640, 3],
+    "task.model.norm_activation.use_sync_bn": False,
+    "task.losses.l2_weight_decay": 1e-4,
+    **_detection_data("task.train_data", input_path="coco/train*",
+                      is_training=True, global_batch_size=256,
+                      parser={"aug_rand_hflip": True, "aug_scale_min": 0.8,
+                              "aug_scale_max": 1.2}),
+    **_detection_data("task.validation_data", input_path="coco/val*",
+                      is_training=False, global_batch_size=8),
+    "trainer.train_steps": 72 * COCO_EPOCH,
+    "trainer.optimizer_config.learning_rate.stepwise.boundaries": [
+        57 * COCO_EPOCH, 67 * COCO_EPOCH],
+    "trainer.optimizer_config.warmup.linear.warmup_steps": 500,
+}
 
 def _spinenet_retinanet(backbone, fields, **values):
     """A SpineNet factory of retinanet.py: `RETINANET` with the SpineNet
