@@ -103,7 +103,7 @@ UNSUPPORTED = [
      "experiment 'seg_deeplabv3plus_cityscapes' is a Model Garden "
      "experiment that zoo does not run yet"),
     *[(f"{VISION}/retinanet/coco_spinenet{n}.yaml", experiment,
-       f"task.model.backbone.{kind}: backbone '{kind}' is not built by "
+       f"task.model.backbone.type: backbone '{kind}' is not built by "
        "zoo yet")
       for n, experiment, kind in [
           ("49_gpu_multiworker_mirrored", "retinanet_spinenet_coco",
@@ -209,7 +209,8 @@ def _overrides(kind, tmp_path, raw):
         # The files' TFDS COCO and the factory's gs:// checkpoint and COCO
         # paths become local records, their JSON and random weights.
         data = {"tfds_name": "", "global_batch_size": 2}
-        backbone = raw["task"]["model"].get("backbone", {}).get("type")
+        backbone = raw.get("task", {}).get("model", {}).get(
+            "backbone", {}).get("type")
         model = dict(SMALL_DETECTOR)
         if backbone == "mobilenet":
             model["backbone"] = SMALL_MOBILENET["backbone"]

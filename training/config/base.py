@@ -435,6 +435,10 @@ class RegisteredOneOfConfig(Config):
 
     def validate(self, path=""):
         self._check_type(_join(path, "type"))
+        selected = self._registered().get(self.type)
+        if selected is not None and not getattr(selected, "builds", True):
+            # Parsed with its Model Garden keys, not built (ParseOnlyConfig).
+            raise self._refusal(self.type, _join(path, "type"))
 
     def validate_all(self, path=""):
         """Validates `type` and the selected alternative only."""
