@@ -67,24 +67,14 @@ class ParseOnlyConfig(ModelConfig):
 
     A file that selects it parses, its keys checked against the Model
     Garden's fields and types, so an experiment can carry the Model
-    Garden's defaults for it; validation then refuses it in one line
+    Garden's defaults for it; validation of the one-of that selects it
+    (`RegisteredOneOfConfig.validate`) then refuses it in one line
     (`backbone 'spinenet' is not built by zoo yet; available: ...`), and a
     file that selects another alternative runs.
     """
 
     builds: typing.ClassVar[bool] = False
     kind: typing.ClassVar[str] = ""
-
-    def validate(self, path=""):
-        from training.config.base import ConfigError
-        from training.config.model_garden import unsupported_message
-        from training.registry import registered_configs
-
-        available = sorted(name for name, cls in
-                           registered_configs(self.kind).items()
-                           if cls.builds)
-        raise ConfigError(f"{path}: " + unsupported_message(
-            self.kind, self.registered_name, available))
 
     def model_name(self):
         raise NotImplementedError(
