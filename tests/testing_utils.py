@@ -141,14 +141,16 @@ def write_keras_applications_h5(model, path):
 # --- a float64 NumPy ResNet with torch's semantics: an independent reference --
 
 
-def _conv(x, weight, stride=1, padding=0, bias=None):
-    """torch's conv2d on NCHW float64 (symmetric zero padding)."""
+def _conv(x, weight, stride=1, padding=0, bias=None, dilation=1):
+    """torch's conv2d on NCHW float64 (symmetric zero padding; a dilated
+    kernel reads every `dilation`-th pixel of a wider window)."""
     from numpy.lib.stride_tricks import sliding_window_view
 
     kh, kw = weight.shape[2:]
     x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    windows = sliding_window_view(x, (kh, kw), axis=(2, 3))
-    windows = windows[:, :, ::stride, ::stride]
+    span_h, span_w = dilation * (kh - 1) + 1, dilation * (kw - 1) + 1
+    windows = sliding_window_view(x, (span_h, span_w), axis=(2, 3))
+    windows = windows[:, :, ::stride, ::stride, ::dilation, ::dilation]
     out = np.einsum("nchwij,ocij->nohw", windows, weight, optimize=True)
     if bias is not None:
         out = out + bias[None, :, None, None]
@@ -176,10 +178,17 @@ def _max_pool(x):
 
 
 def numpy_resnet_forward(state, images, depth, deep_stem=False,
-                         avg_down=False, se=False):
+                         avg_down=False, se=False, output_stride=32,
+                         multigrid=None, features=False):
     """Logits of a torchvision / timm ResNet state dict on NHWC images,
     in float64: the semantics of torch's layers (as timm's resnet.py
-    composes them), written here independently of zoo."""
+    composes them), written here independently of zoo.
+
+    `output_stride` 16 or 8 dilates as the Model Garden's DilatedResNet
+    (official/vision/modeling/backbones/resnet_deeplab.py): a stage that
+    would pass the output stride keeps stride 1, and every 3x3 of it is
+    dilated (2, doubling per such stage, times `multigrid[block]` in the
+    last one). `features=True` returns the last feature map (NHWC)."""
     state = {k: np.asarray(v, np.float64) for k, v in state.items()}
     x = np.transpose(np.asarray(images, np.float64), (0, 3, 1, 2))
     if deep_stem:
@@ -192,10 +201,18 @@ def numpy_resnet_forward(state, images, depth, deep_stem=False,
         x = _conv(x, state["conv1.weight"], 2, 3)
     x = _max_pool(_relu(_bn(x, state, "bn1")))
     block, blocks = TORCHVISION_LAYOUT[depth]
+    reached, rate = 4, 1
     for stage, count in enumerate(blocks):
+        stage_stride = 2 if stage > 0 else 1
+        if reached * stage_stride > output_stride:
+            stage_stride, rate = 1, rate * 2
+        reached *= stage_stride
         for b in range(count):
             prefix = f"layer{stage + 1}.{b}"
-            stride = 2 if stage > 0 and b == 0 else 1
+            stride = stage_stride if b == 0 else 1
+            d = rate
+            if multigrid is not None and stage == len(blocks) - 1:
+                d = rate * multigrid[b]
             shortcut = x
             if f"{prefix}.downsample.{1 if avg_down else 0}.weight" in state:
                 if avg_down:
@@ -214,14 +231,16 @@ def numpy_resnet_forward(state, images, depth, deep_stem=False,
                 y = _relu(_bn(_conv(x, state[f"{prefix}.conv1.weight"]),
                               state, f"{prefix}.bn1"))
                 y = _relu(_bn(_conv(y, state[f"{prefix}.conv2.weight"],
-                                    stride, 1), state, f"{prefix}.bn2"))
+                                    stride, d, dilation=d), state,
+                              f"{prefix}.bn2"))
                 y = _bn(_conv(y, state[f"{prefix}.conv3.weight"]), state,
                         f"{prefix}.bn3")
             else:
                 y = _relu(_bn(_conv(x, state[f"{prefix}.conv1.weight"],
-                                    stride, 1), state, f"{prefix}.bn1"))
-                y = _bn(_conv(y, state[f"{prefix}.conv2.weight"], 1, 1),
-                        state, f"{prefix}.bn2")
+                                    stride, d, dilation=d), state,
+                              f"{prefix}.bn1"))
+                y = _bn(_conv(y, state[f"{prefix}.conv2.weight"], 1, d,
+                              dilation=d), state, f"{prefix}.bn2")
             if se:
                 gate = y.mean(axis=(2, 3), keepdims=True)
                 gate = _relu(_conv(gate, state[f"{prefix}.se.fc1.weight"],
@@ -230,6 +249,8 @@ def numpy_resnet_forward(state, images, depth, deep_stem=False,
                              bias=state[f"{prefix}.se.fc2.bias"])
                 y = y / (1.0 + np.exp(-gate))
             x = _relu(y + shortcut)
+    if features:
+        return np.transpose(x, (0, 2, 3, 1))
     pooled = x.mean(axis=(2, 3))
     return pooled @ state["fc.weight"].T + state["fc.bias"]
 

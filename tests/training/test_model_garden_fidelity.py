@@ -282,3 +282,37 @@ def test_loop_log_line_has_four_significant_figures(tmp_path, caplog):
     assert "corrupt_images=0 " in lines[-1] + " "
     loss = lines[-1].split("loss=")[1].split()[0]
     assert len(loss.replace(".", "").lstrip("0")) <= 4
+
+
+def test_dilated_resnet_keys_build_the_model_gardens_backbone():
+    """The backbone block of the Model Garden's Cityscapes DeepLabV3+ file
+    (deeplabv3plus_resnet101_cityscapes_gpu.yaml, at depth 50 here) builds
+    a ResNet at output stride 16 with the multigrid rates, the v1 stem
+    of 64, 64, 128 channels, squeeze-excitation and stochastic depth;
+    its defaults are the Model Garden's `DilatedResNet`
+    (official/vision/configs/backbones.py)."""
+    config = build_config(
+        "image_classification", [],
+        "task.model.backbone={type: dilated_resnet, dilated_resnet: "
+        "{model_id: 50, output_stride: 16, stem_type: v1, se_ratio: 0.25, "
+        "stochastic_depth_drop_rate: 0.2, multigrid: [1, 2, 4], "
+        "last_stage_repeats: 1}}")
+    selected = config.task.model.backbone.get()
+    backbone = selected.build(features_only=True, input_shape=(64, 64, 3))
+    assert [i["stride"] for i in backbone.feature_info] == [4, 8, 16, 16]
+    assert [backbone.get_layer(f"stage5_block{b}_conv2").dilation_rate
+            for b in (1, 2, 3)] == [(2, 2), (4, 4), (8, 8)]
+    assert [backbone.get_layer(f"stem_conv{i}").filters
+            for i in (1, 2, 3)] == [64, 64, 128]
+    assert backbone.get_layer("stage2_block1_se") is not None
+    assert backbone.drop_path_rate == 0.2
+    defaults = type(selected)()
+    assert (defaults.model_id, defaults.output_stride, defaults.multigrid,
+            defaults.stem_type, defaults.last_stage_repeats,
+            defaults.se_ratio, defaults.stochastic_depth_drop_rate,
+            defaults.resnetd_shortcut, defaults.replace_stem_max_pool) == (
+        50, 16, None, "v0", 1, 0.0, 0.0, False, False)
+    with pytest.raises(ConfigError, match="last_stage_repeats=2"):
+        build_config("image_classification", [],
+                     "task.model.backbone={type: dilated_resnet, "
+                     "dilated_resnet: {last_stage_repeats: 2}}")

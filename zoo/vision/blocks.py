@@ -74,14 +74,20 @@ class ConvBuilder:
         return x, "same"
 
     def conv(self, x, filters, kernel_size, strides=1, name=None,
-             use_bias=False, activation=None, groups=1):
-        """A 2-D convolution padded by the builder's convention."""
+             use_bias=False, activation=None, groups=1, dilation_rate=1):
+        """A 2-D convolution padded by the builder's convention (a dilated
+        one, stride 1, is padded symmetrically by either)."""
+        if dilation_rate > 1 and strides > 1:
+            raise ValueError(
+                f"{name}: a convolution is strided or dilated, not both "
+                f"(strides={strides}, dilation_rate={dilation_rate}).")
         x, padding = self._pad(x, kernel_size, strides, name)
         return layers.Conv2D(
             filters, kernel_size, strides=strides, padding=padding,
             use_bias=use_bias, activation=activation, groups=groups,
-            data_format=self.data_format, kernel_initializer=HostHeNormal(),
-            dtype=self.dtype, name=name)(x)
+            dilation_rate=dilation_rate, data_format=self.data_format,
+            kernel_initializer=HostHeNormal(), dtype=self.dtype,
+            name=name)(x)
 
     def depthwise(self, x, kernel_size, strides=1, name=None,
                   use_bias=False):

@@ -296,6 +296,72 @@ def test_timm_resnet_d_and_se_parity_with_a_numpy_reference(name, options,
     assert_close(model(x), expected, scaled=1e-4, what=name)
 
 
+# --- dilated (DeepLab) ResNet -------------------------------------------------
+
+
+@pytest.mark.parametrize("depth, output_stride, multigrid", [
+    (18, 16, None), (50, 16, [1, 2, 4]), (50, 8, [1, 2, 4])],
+    ids=["r18_os16", "r50_os16_multigrid", "r50_os8_multigrid"])
+def test_dilated_resnet_parity_with_a_numpy_reference(depth, output_stride,
+                                                      multigrid, tmp_path):
+    """The Model Garden's dilation rule against the float64 NumPy ResNet
+    (tests/testing_utils.py) with the same torchvision weights: feature
+    sizes at the output stride, every dilated 3x3 where the Model Garden
+    puts it (a misplaced rate or a kept stride changes the numbers)."""
+    state = torchvision_resnet_state_dict(depth, seed=3)
+    path = tmp_path / "model.safetensors"
+    write_safetensors(state, path)
+    model = zoo.create_model(f"resnet{depth}", input_shape=(64, 64, 3),
+                             output_stride=output_stride,
+                             multigrid=multigrid)
+    zoo.convert.load_weights_file(model, path, "timm")
+    x = _images(size=64, seed=4)
+    features = model.backbone(x)
+    expected = numpy_resnet_forward(state, x, depth,
+                                    output_stride=output_stride,
+                                    multigrid=multigrid, features=True)
+    side = 64 // output_stride
+    assert tuple(features.shape) == (2, side, side, 512 * (depth // 50 * 3
+                                                           + 1))
+    assert_close(features, expected, scaled=1e-4, what="C5")
+    assert_close(model(x), numpy_resnet_forward(
+        state, x, depth, output_stride=output_stride, multigrid=multigrid),
+        scaled=1e-4, what="logits")
+    strides = [i["stride"] for i in model.backbone.feature_info]
+    assert strides == [min(s, output_stride) for s in (4, 8, 16, 32)]
+
+
+def test_dilated_resnet_at_stride_32_is_the_plain_resnet():
+    """output_stride=32 (no dilation) has the plain ResNet's weights, in
+    the same order, and its outputs."""
+    plain = zoo.create_model("resnet18", num_classes=4,
+                             input_shape=(32, 32, 3))
+    same = zoo.create_model("resnet18", num_classes=4, output_stride=32,
+                            input_shape=(32, 32, 3))
+    assert [w.path for w in same.weights] == [w.path for w in plain.weights]
+    assign_state(same, get_state(plain))
+    x = _images(size=32, seed=5)
+    np.testing.assert_array_equal(np.asarray(same(x)), np.asarray(plain(x)))
+    dilated = zoo.create_model("resnet18", num_classes=4, output_stride=8,
+                               input_shape=(32, 32, 3))
+    assert [w.path for w in dilated.weights] == [w.path
+                                                 for w in plain.weights]
+    rates = {l.name: l.dilation_rate for l in dilated.backbone.layers
+             if l.name.endswith(("_conv1", "_conv2"))}
+    assert rates["stage3_block2_conv2"] == (1, 1)
+    assert rates["stage4_block1_conv1"] == (2, 2)
+    assert rates["stage5_block2_conv2"] == (4, 4)
+
+
+def test_dilated_resnet_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="output_stride=4"):
+        zoo.create_model("resnet50", output_stride=4)
+    with pytest.raises(ValueError, match="one positive int per block"):
+        zoo.create_model("resnet50", output_stride=16, multigrid=[1, 2])
+    with pytest.raises(ValueError, match="needs a dilated last stage"):
+        zoo.create_model("resnet50", multigrid=[1, 2, 4])
+
+
 def test_timm_converter_rejects_mismatched_architecture(tmp_path):
     converter = find_converter("timm", family="resnet")
     state = torchvision_resnet_state_dict(18, deep_stem=True, avg_down=True)

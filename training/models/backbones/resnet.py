@@ -3,6 +3,7 @@
 (`zoo/vision/backbones/resnet.py`)."""
 
 import dataclasses
+from typing import List, Optional
 
 from training.config.base import ConfigError
 from training.models import ModelConfig, norm_arguments
@@ -76,5 +77,86 @@ class ResNetConfig(ModelConfig):
             "se_ratio": self.se_ratio,
             "drop_path_rate": self.stochastic_depth_drop_rate,
             "bn_trainable": self.bn_trainable,
+            **norm_arguments(norm_activation),
+        }
+
+
+#: `model_id` values of the Model Garden's DilatedResNet (its RESNET_SPECS
+#: in official/vision/modeling/backbones/resnet_deeplab.py: bottlenecks
+#: only).
+DILATED_DEPTHS = (50, 101, 152, 200)
+
+
+@register_backbone("dilated_resnet")
+@dataclasses.dataclass
+class DilatedResNetConfig(ModelConfig):
+    """The Model Garden's DilatedResNet settings (DeepLab's backbone;
+    fields and defaults from `official/vision/configs/backbones.py`,
+    `DilatedResNet`).
+
+    `output_stride` 16 or 8 keeps the stride of the stages past it at 1
+    and dilates their 3x3 convolutions instead; `multigrid` multiplies
+    the last stage's rates, one value per block (`[1, 2, 4]`). The
+    Model Garden's `v1` stem here is three 3x3 convolutions of 64, 64 and
+    128 channels (its ResNet's is 32, 32, 64). `last_stage_repeats` above
+    1 (repeating the last stage with ever larger rates) is not built.
+    """
+
+    model_id: int = 50
+    output_stride: int = 16
+    multigrid: Optional[List[int]] = None
+    stem_type: str = "v0"
+    last_stage_repeats: int = 1
+    se_ratio: float = 0.0
+    stochastic_depth_drop_rate: float = 0.0
+    resnetd_shortcut: bool = False
+    replace_stem_max_pool: bool = False
+
+    def validate(self, path=""):
+        if self.model_id not in DILATED_DEPTHS:
+            raise ConfigError(
+                f"{path}.model_id={self.model_id} is not one of "
+                f"{list(DILATED_DEPTHS)} (the Model Garden's dilated "
+                "ResNets).")
+        if self.output_stride not in (8, 16, 32):
+            raise ConfigError(
+                f"{path}.output_stride={self.output_stride} is not 8, 16 "
+                "or 32.")
+        if self.stem_type not in ("v0", "v1"):
+            raise ConfigError(
+                f"{path}.stem_type={self.stem_type!r} is not 'v0' or 'v1'.")
+        if self.last_stage_repeats != 1:
+            raise ConfigError(
+                f"{path}.last_stage_repeats={self.last_stage_repeats}: "
+                "only 1 is built by zoo (the Model Garden's default).")
+        if self.stem_type == "v1" and self.replace_stem_max_pool:
+            raise ConfigError(
+                f"{path}: stem_type 'v1' with replace_stem_max_pool is not "
+                "built by zoo (the Model Garden narrows 128 channels to 64 "
+                "there); use one of them.")
+        # Every depth of the Model Garden's table ends with 3 blocks.
+        if self.multigrid is not None and len(self.multigrid) != 3:
+            raise ConfigError(
+                f"{path}.multigrid={list(self.multigrid)} must have one "
+                "rate per block of the last stage (3).")
+
+    def model_name(self):
+        # ResNet-200 is registered as resnetrs200; every option the
+        # ResNet-RS variant sets is set by create_model_arguments.
+        return ResNetConfig.model_name(self)
+
+    def create_model_arguments(self, norm_activation=None):
+        deep = self.stem_type == "v1"
+        return {
+            "block_variant": "v1.5",
+            "stem_type": "deep" if deep else "basic",
+            "stem_width": 64,
+            "avg_down": "all" if self.resnetd_shortcut else False,
+            "replace_stem_pool": self.replace_stem_max_pool,
+            "se_ratio": self.se_ratio,
+            "drop_path_rate": self.stochastic_depth_drop_rate,
+            "output_stride": self.output_stride,
+            "multigrid": (list(self.multigrid) if self.multigrid is not None
+                          else None),
             **norm_arguments(norm_activation),
         }

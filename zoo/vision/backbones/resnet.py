@@ -48,6 +48,8 @@ ACTIVATIONS = ("relu", "swish", "silu", "gelu")
 BLOCK_VARIANTS = ("v1", "v1.5")
 STEM_TYPES = ("basic", "deep")
 EXPANSION = {"basic": 1, "bottleneck": 4}
+#: Output strides of a dilated ResNet (`output_stride`).
+OUTPUT_STRIDES = (8, 16, 32)
 
 
 class _Builder(ConvBuilder):
@@ -127,26 +129,30 @@ def _block_end(b, x, shortcut, se_ratio, drop_path, name):
 
 
 def basic_block(b, x, filters, stride, variant, avg_down, se_ratio,
-                drop_path, zero_init_residual, name):
-    """Two 3x3 convolutions (ResNet-18/34). `variant` does not apply."""
+                drop_path, zero_init_residual, name, dilation=1):
+    """Two 3x3 convolutions (ResNet-18/34), both dilated by `dilation`.
+    `variant` does not apply."""
     del variant
     shortcut = _shortcut(b, x, filters, stride, avg_down, name)
-    x = b.conv(x, filters, 3, stride, f"{name}_conv1")
+    x = b.conv(x, filters, 3, stride, f"{name}_conv1",
+               dilation_rate=dilation)
     x = b.relu(b.bn(x, f"{name}_bn1"), f"{name}_relu1")
-    x = b.conv(x, filters, 3, 1, f"{name}_conv2")
+    x = b.conv(x, filters, 3, 1, f"{name}_conv2", dilation_rate=dilation)
     x = b.bn(x, f"{name}_bn2", zero_init=zero_init_residual)
     return _block_end(b, x, shortcut, se_ratio, drop_path, name)
 
 
 def bottleneck_block(b, x, filters, stride, variant, avg_down, se_ratio,
-                     drop_path, zero_init_residual, name):
-    """1x1 reduce, 3x3, 1x1 expand to `4 * filters` (ResNet-50 and up)."""
+                     drop_path, zero_init_residual, name, dilation=1):
+    """1x1 reduce, 3x3 (dilated by `dilation`), 1x1 expand to `4 * filters`
+    (ResNet-50 and up)."""
     out_channels = 4 * filters
     shortcut = _shortcut(b, x, out_channels, stride, avg_down, name)
     stride1, stride3 = (stride, 1) if variant == "v1" else (1, stride)
     x = b.conv(x, filters, 1, stride1, f"{name}_conv1")
     x = b.relu(b.bn(x, f"{name}_bn1"), f"{name}_relu1")
-    x = b.conv(x, filters, 3, stride3, f"{name}_conv2")
+    x = b.conv(x, filters, 3, stride3, f"{name}_conv2",
+               dilation_rate=dilation)
     x = b.relu(b.bn(x, f"{name}_bn2"), f"{name}_relu2")
     x = b.conv(x, out_channels, 1, 1, f"{name}_conv3")
     x = b.bn(x, f"{name}_bn3", zero_init=zero_init_residual)
@@ -185,6 +191,15 @@ class ResNetBackbone(Backbone):
         activation: `"relu"` (default) or `"swish"`, after every batch norm
             that is followed by one (ResNet-RS and the Model Garden's
             `norm_activation.activation`).
+        output_stride: int, 32 (default), 16 or 8: the stages that would
+            take the stride past it keep stride 1 and dilate their 3x3
+            convolutions instead, 2 in the first such stage and doubling
+            after (the Model Garden's `dilated_resnet`, DeepLabV3: every
+            block of the stage, its first one too). Weights are the same
+            as at 32.
+        multigrid: list of int or None, multipliers of the last stage's
+            dilation, one per block (DeepLabV3's `[1, 2, 4]`); needs
+            `output_stride < 32`.
         input_shape: tuple, `(height, width, channels)`; None dims are dynamic.
         features_only: bool, output `{"C2": ..., "C5": ...}` instead of C5.
         data_format: `"channels_last"` or `"channels_first"`.
@@ -196,7 +211,8 @@ class ResNetBackbone(Backbone):
 
     Returns:
         `[batch, height/32, width/32, num_features]`, or the dict of levels
-        C2..C5 at strides 4, 8, 16, 32 when `features_only`.
+        C2..C5 at strides 4, 8, 16, 32 when `features_only` (at
+        `output_stride` 16: 4, 8, 16, 16; at 8: 4, 8, 8, 8).
     """
 
     input_conv_layer = "stem_conv1"
@@ -219,6 +235,8 @@ class ResNetBackbone(Backbone):
         bn_momentum=0.9,
         bn_trainable=True,
         activation="relu",
+        output_stride=32,
+        multigrid=None,
         input_shape=(None, None, 3),
         features_only=False,
         data_format=None,
@@ -242,6 +260,19 @@ class ResNetBackbone(Backbone):
                 f"ResNetBackbone: drop_path_rate={drop_path_rate} must be in "
                 "[0, 1)."
             )
+        check_choice(owner, "output_stride", output_stride, OUTPUT_STRIDES)
+        if multigrid is not None:
+            multigrid = [int(m) for m in multigrid]
+            if output_stride == 32:
+                raise ValueError(
+                    f"ResNetBackbone: multigrid={multigrid} needs a dilated "
+                    "last stage (output_stride 16 or 8), got output_stride="
+                    "32.")
+            if len(multigrid) != stage_blocks[-1] or min(multigrid) < 1:
+                raise ValueError(
+                    f"ResNetBackbone: multigrid={multigrid} must have one "
+                    f"positive int per block of the last stage "
+                    f"({stage_blocks[-1]}).")
         input_shape, data_format, images = image_input(owner, input_shape,
                                                        data_format)
         b = _Builder(data_format, bn_epsilon, bn_momentum, dtype,
@@ -251,16 +282,23 @@ class ResNetBackbone(Backbone):
 
         x = _stem(b, images, stem_type, stem_width, replace_stem_pool)
         pyramid, feature_info = {}, []
-        block_index, stride = 0, 4
+        block_index, stride, dilation = 0, 4, 1
+        last_stage = len(stage_blocks) - 1
         for stage_index, (blocks, filters) in enumerate(
             zip(stage_blocks, stage_filters)
         ):
             level = stage_index + 2
             stage_stride = 1 if stage_index == 0 else 2
+            if stage_stride > 1 and stride * stage_stride > output_stride:
+                stage_stride = 1
+                dilation *= 2
             for block in range(blocks):
                 rate = 0.0
                 if total_blocks > 1:
                     rate = drop_path_rate * block_index / (total_blocks - 1)
+                grid = 1
+                if multigrid is not None and stage_index == last_stage:
+                    grid = multigrid[block]
                 x = block_fn(
                     b,
                     x,
@@ -272,6 +310,7 @@ class ResNetBackbone(Backbone):
                     rate,
                     zero_init_residual,
                     name=f"stage{level}_block{block + 1}",
+                    dilation=dilation * grid,
                 )
                 block_index += 1
             stride *= stage_stride
