@@ -52,6 +52,8 @@ _LAZY = {
     "ImageClassifier": "zoo.vision.image_classifier",
     "ImagePreprocessor": "zoo.vision.preprocessing",
     "ObjectDetector": "zoo.vision.detection.object_detector",
+    "SegmentationPreprocessor": "zoo.vision.segmentation.semantic_segmenter",
+    "SemanticSegmenter": "zoo.vision.segmentation.semantic_segmenter",
     "ResNetBackbone": "zoo.vision.backbones.resnet",
     "AlbertEncoder": "zoo.nlp.encoders.albert",
     "BertEncoder": "zoo.nlp.encoders.bert",

@@ -3,6 +3,7 @@
 from zoo.layers.attention import MultiHeadAttention
 from zoo.layers.drop_path import DropPath
 from zoo.layers.layer_scale import LayerScale
+from zoo.layers.resize import ResizeLike
 from zoo.layers.squeeze_excite import SqueezeExcite
 from zoo.layers.transformer import PositionEmbedding, TransformerEncoderBlock
 from zoo.layers.initializers import HostTruncatedNormal
@@ -13,6 +14,7 @@ __all__ = [
     "LayerScale",
     "MultiHeadAttention",
     "PositionEmbedding",
+    "ResizeLike",
     "SqueezeExcite",
     "TransformerEncoderBlock",
 ]
