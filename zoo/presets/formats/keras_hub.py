@@ -74,23 +74,61 @@ def _load_detector(path, converter, options):
     shape = options.kwargs.get("input_shape")
     image_size = tuple(shape[:2]) if shape else None
     arguments = converter.detector_arguments(kh, image_size)
-    preprocessor = None
-    image_converter = getattr(getattr(kh, "preprocessor", None),
-                              "image_converter", None)
-    if image_converter is not None:
-        # keras-hub computes x * scale + offset; zoo (x * 1 - mean) / std.
-        channels = 3
-        scale = np.broadcast_to(np.asarray(
-            image_converter.scale if image_converter.scale is not None
-            else 1.0, "float64"), (channels,))
-        offset = np.broadcast_to(np.asarray(
-            image_converter.offset if image_converter.offset is not None
-            else 0.0, "float64"), (channels,))
-        preprocessor = DetectionPreprocessor(
-            arguments["image_size"], scale=1.0,
-            mean=list(-offset / scale), std=list(1.0 / scale))
+    preprocessor = _image_preprocessor(kh, DetectionPreprocessor,
+                                       arguments["image_size"])
     return converter.build_detector(kh, arguments["image_size"],
                                     preprocessor=preprocessor)
+
+
+def _image_preprocessor(kh, cls, image_size=None):
+    """A zoo preprocessor `cls` with the size and normalisation of a
+    keras-hub task's image converter, or None when it has none."""
+    image_converter = getattr(getattr(kh, "preprocessor", None),
+                              "image_converter", None)
+    if image_converter is None:
+        return None
+    image_size = image_size or getattr(image_converter, "image_size", None)
+    if not image_size:
+        return None
+    # keras-hub computes x * scale + offset; zoo (x * 1 - mean) / std.
+    channels = 3
+    scale = np.broadcast_to(np.asarray(
+        image_converter.scale if image_converter.scale is not None
+        else 1.0, "float64"), (channels,))
+    offset = np.broadcast_to(np.asarray(
+        image_converter.offset if image_converter.offset is not None
+        else 0.0, "float64"), (channels,))
+    return cls(tuple(image_size), scale=1.0, mean=list(-offset / scale),
+               std=list(1.0 / scale))
+
+
+def _load_segmenter(path, converter, options):
+    """A keras-hub image segmenter preset (backbone + `task.json`) as the
+    zoo segmenter its converter builds, with a `SegmentationPreprocessor`
+    of the preset's size and normalisation (zoo's keeps the aspect ratio
+    and pads where keras-hub's crops to it)."""
+    import keras_hub
+
+    from zoo.errors import PresetError
+    from zoo.vision.segmentation.semantic_segmenter import (
+        SegmentationPreprocessor,
+    )
+
+    if not (path / "task.json").is_file():
+        raise PresetError(
+            f"{path} holds a keras-hub segmenter backbone without its task "
+            "(task.json, task.weights.h5): save the segmenter with "
+            "save_to_preset.")
+    if options.kwargs or options.task not in (..., "semantic_segmenter") or (
+            options.num_classes is not None) or options.features_only:
+        raise PresetError(
+            f"{path}: a keras-hub segmenter converts as it is; no argument "
+            f"may be given (got {sorted(options.kwargs)}, task="
+            f"{options.task!r}, num_classes={options.num_classes!r}).")
+    kh = keras_hub.models.ImageSegmenter.from_preset(
+        str(path), load_weights=options.load_weights)
+    preprocessor = _image_preprocessor(kh, SegmentationPreprocessor)
+    return converter.build_segmenter(kh, preprocessor=preprocessor)
 
 
 @register_format
@@ -122,6 +160,8 @@ class KerasHubFormat(PresetFormat):
 
         class_name = str(config.get("registered_name", "")).split(">")[-1]
         converter = find_converter("keras_hub", architecture=class_name)
+        if hasattr(converter, "build_segmenter"):
+            return _load_segmenter(path, converter, options)
         if getattr(converter, "builds_task", False):
             return _load_detector(path, converter, options)
         reference = keras.saving.deserialize_keras_object(config)
