@@ -335,52 +335,17 @@ def build_detection_dataset(files, data_config, *, output_size, anchors,
     """
     import tensorflow as tf
 
-    from training.data.readers import finish_pipeline
+    from training.data.readers import finish_pipeline, read_decoded_records
 
     is_training = bool(data_config.is_training)
     if with_groundtruth is None:
         with_groundtruth = not is_training
     parser = data_config.parser
     data_seed = seed if data_config.seed is None else data_config.seed
-    dataset = tf.data.Dataset.from_tensor_slices(list(files))
-    by_record = num_shards > 1 and len(files) < num_shards
-    if num_shards > 1 and not by_record:
-        dataset = dataset.shard(num_shards, shard_index)
-    dataset = dataset.interleave(
-        tf.data.TFRecordDataset, cycle_length=data_config.cycle_length or 1,
-        block_length=data_config.block_length)
-    if by_record:
-        dataset = dataset.shard(num_shards, shard_index)
-    if data_config.num_examples > 0:
-        dataset = dataset.take(data_config.num_examples)
-    if is_training:
-        # As the classification pipeline: an order fixed by the seed, so a
-        # resumed run skips exactly the batches it consumed.
-        dataset = dataset.repeat().shuffle(
-            data_config.shuffle_buffer_size, seed=data_seed,
-            reshuffle_each_iteration=False)
-    dataset = dataset.enumerate()
-    first = start_step * batch_size if is_training else 0
-    if first:
-        dataset = dataset.skip(first)
-    dataset = dataset.map(
-        lambda index, record: (index, decode_detection_example(record)),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if data_config.skip_corrupt:
-        dataset = dataset.ignore_errors()
-        if counter is not None:
-            # Positions are consecutive before decoding: a hole is a
-            # skipped record.
-            def count(last, element):
-                return element[0], (element[0] - last - 1,) + element
-
-            def add(gap, index, decoded):
-                with tf.control_dependencies(
-                        [counter.variable.assign_add(gap)]):
-                    return tf.identity(index), decoded
-
-            dataset = dataset.scan(tf.constant(first - 1, tf.int64), count)
-            dataset = dataset.map(add)
+    dataset = read_decoded_records(
+        files, data_config, decode_detection_example, seed=data_seed,
+        batch_size=batch_size, start_step=start_step, num_shards=num_shards,
+        shard_index=shard_index, counter=counter)
 
     def parse(index, decoded):
         decoded = _checked(decoded, num_classes, box_counter)

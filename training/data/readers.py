@@ -16,7 +16,8 @@ decoded uint8 image. Every reader returns `(dataset, decoded)` where
   split (first 80% after a seeded shuffle: train; the rest: validation).
 
 Also what every pipeline (images and text) shares: `input_paths` and
-`finish_pipeline`.
+`finish_pipeline`; and what the dense-prediction pipelines (detection,
+segmentation) share: `read_decoded_records`.
 """
 
 import glob
@@ -217,3 +218,70 @@ def finish_pipeline(dataset, data_config):
     dataset = dataset.with_options(options)
     return dataset.prefetch(data_config.prefetch_buffer_size
                             or tf.data.AUTOTUNE)
+
+
+def read_decoded_records(files, data_config, decode, *, seed, batch_size,
+                         start_step=0, num_shards=1, shard_index=0,
+                         counter=None):
+    """TFRecord files -> `(index, decoded)` elements, as the Model Garden's
+    input reader: this process's share, an order fixed by the seed when
+    training (so a resumed run skips exactly the batches it consumed), and
+    each record's position (`index`, for a per-element stateless seed).
+
+    Args:
+        files: TFRecord paths.
+        data_config: `is_training`, `cycle_length`, `block_length`,
+            `num_examples`, `shuffle_buffer_size`, `skip_corrupt`.
+        decode: `decode(serialized) -> dict of tensors`.
+        seed: the pipeline's seed.
+        batch_size: per process (with `start_step`: the records to skip).
+        start_step: training batches already consumed.
+        num_shards, shard_index: this process's share of the files (or of
+            the records, when there are fewer files than processes).
+        counter: `CorruptImageCounter` of undecodable records skipped
+            (`skip_corrupt`), or None.
+
+    Returns:
+        `tf.data.Dataset` of `(index int64, decoded dict)`.
+    """
+    import tensorflow as tf
+
+    is_training = bool(data_config.is_training)
+    dataset = tf.data.Dataset.from_tensor_slices(list(files))
+    by_record = num_shards > 1 and len(files) < num_shards
+    if num_shards > 1 and not by_record:
+        dataset = dataset.shard(num_shards, shard_index)
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset, cycle_length=data_config.cycle_length or 1,
+        block_length=data_config.block_length)
+    if by_record:
+        dataset = dataset.shard(num_shards, shard_index)
+    if data_config.num_examples > 0:
+        dataset = dataset.take(data_config.num_examples)
+    if is_training:
+        dataset = dataset.repeat().shuffle(
+            data_config.shuffle_buffer_size, seed=seed,
+            reshuffle_each_iteration=False)
+    dataset = dataset.enumerate()
+    first = start_step * batch_size if is_training else 0
+    if first:
+        dataset = dataset.skip(first)
+    dataset = dataset.map(lambda index, record: (index, decode(record)),
+                          num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=True)
+    if data_config.skip_corrupt:
+        dataset = dataset.ignore_errors()
+        if counter is not None:
+            # Positions are consecutive before decoding: a hole is a
+            # skipped record.
+            def count(last, element):
+                return element[0], (element[0] - last - 1,) + element
+
+            def add(gap, index, decoded):
+                with tf.control_dependencies(
+                        [counter.variable.assign_add(gap)]):
+                    return tf.identity(index), decoded
+
+            dataset = dataset.scan(tf.constant(first - 1, tf.int64), count)
+            dataset = dataset.map(add)
+    return dataset
