@@ -13,7 +13,10 @@ shape's pixel count), and the TFRecords that `zoo data coco-to-tfrecord`
 makes of them (`training.data.coco`). `ensure_shapes_dataset` keeps both
 splits under `$ZOO_HOME/datasets/` for the `retinanet_shapes` experiment,
 written once (into a temporary folder renamed when complete, so an
-interrupted run leaves nothing half-written).
+interrupted run leaves nothing half-written). `write_segmentation_shapes`
+and `ensure_segmentation_shapes` do the same for `seg_shapes`: the same
+drawings, each pixel's class (0 for the photo) as the mask of a
+segmentation record.
 
 ```python
 from training.data.shapes import write_shapes_dataset
@@ -39,6 +42,10 @@ OBJECT_SIDES = (16, 64)
 MAX_OBJECTS = 4
 #: Bump when the drawing changes, so cached sets are redrawn.
 VERSION = 1
+#: Image and shape sides of the segmentation set: larger shapes, whose
+#: outlines tell them apart at a small network's resolution.
+SEGMENTATION_IMAGE_SIDES = (96, 128)
+SEGMENTATION_OBJECT_SIDES = (32, 64)
 #: The `retinanet_shapes` splits: (images, seed).
 SPLITS = {"train": (1024, 0), "val": (128, 1)}
 
@@ -79,24 +86,35 @@ def _mask(category, side, rng):
     return np.abs(xx - half) <= half * yy / side
 
 
-def draw_image(rng, photos):
+def draw_image(rng, photos, class_map=False, image_sides=IMAGE_SIDES,
+               object_sides=OBJECT_SIDES):
     """One image and its objects.
+
+    Args:
+        rng: a NumPy Generator (the same draws whatever `class_map`).
+        photos: `_photos()`.
+        class_map: also return each pixel's category id.
+        image_sides, object_sides: `(smallest, largest)` side of the image
+            and of a shape, in pixels.
 
     Returns:
         `(image uint8 [h, w, 3], objects)`: each object a dict with
         `category_id`, `box` `[ymin, xmin, ymax, xmax]` (pixels, the shape's
-        tight extent) and `area` (its pixel count).
+        tight extent) and `area` (its pixel count); with `class_map`, a
+        third element: uint8 `[h, w]`, 0 for the photo, else the category
+        id of the shape painted last there.
     """
-    h, w = (int(v) for v in rng.integers(IMAGE_SIDES[0],
-                                         IMAGE_SIDES[1] + 1, 2))
+    h, w = (int(v) for v in rng.integers(image_sides[0],
+                                         image_sides[1] + 1, 2))
     photo = photos[rng.integers(len(photos))]
     top = rng.integers(0, photo.shape[0] - h + 1)
     left = rng.integers(0, photo.shape[1] - w + 1)
     image = photo[top:top + h, left:left + w].copy()
+    labels = np.zeros((h, w), np.uint8)
     objects = []
     for _ in range(int(rng.integers(1, MAX_OBJECTS + 1))):
         for _ in range(20):  # placements that barely cover the others
-            side = int(rng.integers(OBJECT_SIDES[0], OBJECT_SIDES[1] + 1))
+            side = int(rng.integers(object_sides[0], object_sides[1] + 1))
             side = min(side, h, w)
             y = int(rng.integers(0, h - side + 1))
             x = int(rng.integers(0, w - side + 1))
@@ -113,12 +131,15 @@ def draw_image(rng, photos):
         if np.abs(colour - region.reshape(-1, 3).mean(0)).sum() < 150:
             colour = 255 - colour
         region[mask] = colour
+        labels[y:y + side, x:x + side][mask] = category
         rows, cols = np.nonzero(mask)
         objects.append({
             "category_id": category,
             "box": [y + int(rows.min()), x + int(cols.min()),
                     y + int(rows.max()) + 1, x + int(cols.max()) + 1],
             "area": float(mask.sum())})
+    if class_map:
+        return image, objects, labels
     return image, objects
 
 
@@ -179,6 +200,103 @@ def write_shapes_dataset(directory, split, num_images, seed, num_shards=1,
             "images": num_images, "boxes": converted["boxes"]}
 
 
+def write_segmentation_shapes(directory, split, num_images, seed,
+                              num_shards=1):
+    """Draws `num_images` and writes them as segmentation TFRecords.
+
+    The drawings of `draw_image` (96-128 pixel images, shapes of 32-64
+    pixels), their class maps as single-channel PNG masks (0 background,
+    1 circle, 2 square, 3 triangle), in the Model Garden's segmentation
+    records (`training.data.segmentation`).
+
+    Args:
+        directory: where `<split>-0000i-of-0000N.tfrecord` go.
+        split: name of the split.
+        num_images: int >= 1.
+        seed: int; the same seed draws the same images.
+        num_shards: TFRecord shards.
+
+    Returns:
+        dict `tfrecords` (list of paths), `images`, `pixels` (per class).
+    """
+    import tensorflow as tf
+
+    from training.data.segmentation import (
+        encode_png,
+        make_segmentation_example,
+    )
+
+    if num_images < 1:
+        raise ValueError(f"num_images must be >= 1, got {num_images}.")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    photos = _photos()
+    paths = [str(directory / f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord")
+             for i in range(num_shards)]
+    writers = [tf.io.TFRecordWriter(p) for p in paths]
+    pixels = np.zeros(len(CATEGORIES) + 1, np.int64)
+    try:
+        for index in range(num_images):
+            image, _, labels = draw_image(
+                rng, photos, class_map=True,
+                image_sides=SEGMENTATION_IMAGE_SIDES,
+                object_sides=SEGMENTATION_OBJECT_SIDES)
+            pixels += np.bincount(labels.ravel(), minlength=len(pixels))
+            writers[index % num_shards].write(make_segmentation_example(
+                encode_png(image), encode_png(labels), image.shape[0],
+                image.shape[1], source_id=f"{split}-{index + 1:06d}"))
+    finally:
+        for writer in writers:
+            writer.close()
+    return {"tfrecords": paths, "images": num_images,
+            "pixels": pixels.tolist()}
+
+
+def _ensure(root, write, what):
+    """`write(staging) -> splits`, run once into `root` (staged, renamed
+    when complete); returns the manifest."""
+    import logging
+
+    manifest = root / "manifest.json"
+    if manifest.exists():
+        return json.loads(manifest.read_text())
+    root.parent.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("zoo").info("Drawing the %s data set into %s.", what,
+                                  root)
+    staging = Path(tempfile.mkdtemp(prefix=".shapes-", dir=root.parent))
+    try:
+        splits = write(staging)
+        text = json.dumps(splits).replace(str(staging), str(root))
+        (staging / "manifest.json").write_text(text)
+        try:
+            os.replace(staging, root)
+        except OSError:  # another process finished first
+            if not manifest.exists():
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return json.loads(manifest.read_text())
+
+
+def ensure_segmentation_shapes(root=None):
+    """Both `seg_shapes` splits (`SPLITS`: 1,024 training and 128
+    validation images), drawn on first use into
+    `$ZOO_HOME/datasets/seg-shapes-v<VERSION>`.
+
+    Returns:
+        dict split -> `write_segmentation_shapes`'s dict.
+    """
+    from zoo.presets.download import zoo_home
+
+    if root is None:
+        root = zoo_home() / "datasets" / f"seg-shapes-v{VERSION}"
+    return _ensure(Path(root), lambda staging: {
+        name: write_segmentation_shapes(staging, name, count, seed)
+        for name, (count, seed) in SPLITS.items()}, "segmentation shapes")
+
+
 def shapes_root():
     """Where `ensure_shapes_dataset` keeps the set:
     `$ZOO_HOME/datasets/shapes-v<VERSION>`."""
@@ -196,28 +314,7 @@ def ensure_shapes_dataset(root=None):
     Returns:
         dict split -> `write_shapes_dataset`'s dict.
     """
-    import logging
-
     root = Path(root) if root is not None else shapes_root()
-    manifest = root / "manifest.json"
-    if manifest.exists():
-        return json.loads(manifest.read_text())
-    root.parent.mkdir(parents=True, exist_ok=True)
-    logging.getLogger("zoo").info("Drawing the shapes data set into %s.",
-                                  root)
-    staging = Path(tempfile.mkdtemp(prefix=".shapes-", dir=root.parent))
-    try:
-        splits = {name: write_shapes_dataset(staging, name, count, seed,
-                                             progress=True)
-                  for name, (count, seed) in SPLITS.items()}
-        text = json.dumps(splits).replace(str(staging), str(root))
-        (staging / "manifest.json").write_text(text)
-        try:
-            os.replace(staging, root)
-        except OSError:  # another process finished first
-            if not manifest.exists():
-                raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return json.loads(manifest.read_text())
+    return _ensure(root, lambda staging: {
+        name: write_shapes_dataset(staging, name, count, seed, progress=True)
+        for name, (count, seed) in SPLITS.items()}, "shapes")

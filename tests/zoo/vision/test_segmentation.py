@@ -244,11 +244,13 @@ def test_fits_and_round_trips(tmp_path):
     model = _tiny_segmenter()
     model.compile(optimizer=keras.optimizers.Adam(1e-2),
                   loss=SegmentationLoss(),
-                  metrics=[SegmentationMeanIoU(3)])
+                  metrics=[SegmentationMeanIoU(3), OutOfRangeLabels(3)])
+    y[0, 0, :5] = 7                                   # five bad labels
     history = model.fit(x, y, batch_size=2, epochs=3, verbose=0,
                         shuffle=False)
     assert all(np.isfinite(history.history["loss"]))
     assert 0.0 <= history.history["mean_iou"][-1] <= 1.0
+    assert history.history["out_of_range_labels"][-1] == 5.0
     outputs = np.asarray(model(x))
     path = tmp_path / "segmenter.keras"
     model.save(path)

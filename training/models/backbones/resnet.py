@@ -83,8 +83,10 @@ class ResNetConfig(ModelConfig):
 
 #: `model_id` values of the Model Garden's DilatedResNet (its RESNET_SPECS
 #: in official/vision/modeling/backbones/resnet_deeplab.py: bottlenecks
-#: only).
-DILATED_DEPTHS = (50, 101, 152, 200)
+#: only), and zoo's basic-block 18 and 34.
+DILATED_DEPTHS = (18, 34, 50, 101, 152, 200)
+#: Blocks of the last stage per depth (what `multigrid` must match).
+LAST_STAGE_BLOCKS = {18: 2, 34: 3, 50: 3, 101: 3, 152: 3, 200: 3}
 
 
 @register_backbone("dilated_resnet")
@@ -100,6 +102,8 @@ class DilatedResNetConfig(ModelConfig):
     Model Garden's `v1` stem here is three 3x3 convolutions of 64, 64 and
     128 channels (its ResNet's is 32, 32, 64). `last_stage_repeats` above
     1 (repeating the last stage with ever larger rates) is not built.
+    zoo's own: `model_id` 18 and 34 (basic blocks) and `depth_multiplier`
+    (every width scaled, as the ResNet config's), for small segmenters.
     """
 
     model_id: int = 50
@@ -111,6 +115,7 @@ class DilatedResNetConfig(ModelConfig):
     stochastic_depth_drop_rate: float = 0.0
     resnetd_shortcut: bool = False
     replace_stem_max_pool: bool = False
+    depth_multiplier: float = 1.0
 
     def validate(self, path=""):
         if self.model_id not in DILATED_DEPTHS:
@@ -134,11 +139,11 @@ class DilatedResNetConfig(ModelConfig):
                 f"{path}: stem_type 'v1' with replace_stem_max_pool is not "
                 "built by zoo (the Model Garden narrows 128 channels to 64 "
                 "there); use one of them.")
-        # Every depth of the Model Garden's table ends with 3 blocks.
-        if self.multigrid is not None and len(self.multigrid) != 3:
+        blocks = LAST_STAGE_BLOCKS[self.model_id]
+        if self.multigrid is not None and len(self.multigrid) != blocks:
             raise ConfigError(
                 f"{path}.multigrid={list(self.multigrid)} must have one "
-                "rate per block of the last stage (3).")
+                f"rate per block of the last stage ({blocks}).")
 
     def model_name(self):
         # ResNet-200 is registered as resnetrs200; every option the
@@ -147,10 +152,13 @@ class DilatedResNetConfig(ModelConfig):
 
     def create_model_arguments(self, norm_activation=None):
         deep = self.stem_type == "v1"
+        scale = self.depth_multiplier
         return {
             "block_variant": "v1.5",
             "stem_type": "deep" if deep else "basic",
-            "stem_width": 64,
+            "stem_width": max(8, int(64 * scale)),
+            "stage_filters": tuple(max(8, int(f * scale))
+                                   for f in (64, 128, 256, 512)),
             "avg_down": "all" if self.resnetd_shortcut else False,
             "replace_stem_pool": self.replace_stem_max_pool,
             "se_ratio": self.se_ratio,

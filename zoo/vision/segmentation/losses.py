@@ -103,12 +103,15 @@ class SegmentationLoss(keras.losses.Loss):
     Args:
         ignore_label, class_weights, label_smoothing, top_k_percent_pixels:
             `segmentation_loss`'s.
+        loss_weight: multiplies the loss (the Model Garden's
+            `losses.loss_weight`).
     """
 
     def __init__(self, ignore_label=IGNORE_LABEL, class_weights=None,
                  label_smoothing=0.0, top_k_percent_pixels=1.0,
-                 name="segmentation_loss", **kwargs):
+                 loss_weight=1.0, name="segmentation_loss", **kwargs):
         super().__init__(name=name, reduction="sum", **kwargs)
+        self.loss_weight = float(loss_weight)
         self.ignore_label = int(ignore_label)
         self.class_weights = (None if not class_weights
                               else [float(w) for w in class_weights])
@@ -116,14 +119,16 @@ class SegmentationLoss(keras.losses.Loss):
         self.top_k_percent_pixels = float(top_k_percent_pixels)
 
     def call(self, y_true, y_pred):
-        return segmentation_loss(
+        loss = segmentation_loss(
             y_true, y_pred, ignore_label=self.ignore_label,
             class_weights=self.class_weights,
             label_smoothing=self.label_smoothing,
             top_k_percent_pixels=self.top_k_percent_pixels)
+        return loss * self.loss_weight if self.loss_weight != 1.0 else loss
 
     def get_config(self):
         return {"name": self.name, "ignore_label": self.ignore_label,
                 "class_weights": self.class_weights,
                 "label_smoothing": self.label_smoothing,
-                "top_k_percent_pixels": self.top_k_percent_pixels}
+                "top_k_percent_pixels": self.top_k_percent_pixels,
+                "loss_weight": self.loss_weight}

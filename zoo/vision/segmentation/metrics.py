@@ -103,7 +103,8 @@ class OutOfRangeLabels(keras.metrics.Metric):
         self.count.assign_add(ops.sum(ops.cast(outside, self.count.dtype)))
 
     def result(self):
-        return self.count
+        # A tensor, not the variable (JAX traces metric results).
+        return keras.ops.convert_to_tensor(self.count) + 0.0
 
     def reset_state(self):
         self.count.assign(0.0)

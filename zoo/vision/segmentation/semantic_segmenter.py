@@ -279,18 +279,38 @@ class SemanticSegmenter(Task):
         finally:
             self._mask_target = None
 
+    def predict_logits(self, images):
+        """The logits of one batch of preprocessed images, compiled as
+        `predict` is (`predict_on_batch`).
+
+        Args:
+            images: `[B, H, W, 3]` preprocessed images (numpy).
+
+        Returns:
+            numpy `[B, H, W, num_classes]` float32.
+        """
+        images = np.asarray(images)
+        return self.predict_on_batch({
+            "images": images,
+            "return_logits": np.zeros((images.shape[0],), "float32")})
+
     def predict_step(self, *args):
-        """`predict` returns masks, not logits (see `masks_from_logits`).
+        """`predict` returns masks, not logits (see `masks_from_logits`);
+        inputs `{"images", "return_logits"}` (`predict_logits`) return the
+        logits.
 
         Takes the backend trainer's arguments (`(state, data)` on JAX,
         `(data,)` elsewhere).
         """
         *state, data = args
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        info = None
+        info, logits_only = None, False
         if isinstance(x, dict) and "images" in x:
+            logits_only = "return_logits" in x
             x, info = x["images"], x.get("image_info")
         result = super().predict_step(*state, (x,))
+        if logits_only:
+            return result
         size = self._mask_target if info is not None else None
         if state:  # JAX: (outputs, non-trainable variables)
             outputs, variables = result
