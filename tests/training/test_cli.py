@@ -63,7 +63,7 @@ def test_train_prints_no_backend_logs_unless_verbose(tmp_path):
     args = [sys.executable, "-m", "training.cli", "train", "--experiment",
             "resnet_digits", "--mode", "train", "--params_override",
             "trainer.train_steps=2,trainer.steps_per_loop=2,"
-            "trainer.checkpoint_interval=2,trainer.validation_interval=2",
+            "trainer.checkpoint_interval=2,trainer.validation_interval=100",
             "--model_dir"]
     quiet = subprocess.run(args + [str(tmp_path / "quiet")],
                            capture_output=True, text=True, env=env,

@@ -21,12 +21,17 @@ def _rng(seed):
 
 
 def _truncated_standard_normal(rng, shape):
-    """Standard normal samples, those beyond 2 redrawn until inside."""
+    """Standard normal samples, those beyond 2 redrawn until inside.
+
+    Only the redrawn positions are checked again (the same draws, in the
+    same order, as redrawing over a mask of the whole array)."""
     values = rng.standard_normal(size=shape)
-    outside = np.abs(values) > 2.0
-    while outside.any():
-        values[outside] = rng.standard_normal(size=int(outside.sum()))
-        outside = np.abs(values) > 2.0
+    flat = values.reshape(-1)
+    index = np.flatnonzero(np.abs(flat) > 2.0)
+    while index.size:
+        redrawn = rng.standard_normal(size=index.size)
+        flat[index] = redrawn
+        index = index[np.abs(redrawn) > 2.0]
     return values
 
 
