@@ -34,8 +34,8 @@ KEYS = {
     "filename": "image/filename",
 }
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from training.data.detection import IMAGENET_MEAN, IMAGENET_STD
+
 IGNORE_LABEL = 255
 
 

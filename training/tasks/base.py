@@ -139,3 +139,38 @@ def l2_regularize_kernels(model, l2_weight_decay):
         if variable.path.endswith("kernel"):
             variable.regularizer = regularizer
 
+
+
+def per_process_batch(data_config, num_shards):
+    """`global_batch_size` split over the processes.
+
+    Raises:
+        ConfigError: it is not a positive multiple of them.
+    """
+    from training.config.base import ConfigError
+
+    batch = data_config.global_batch_size // max(1, num_shards)
+    if batch <= 0:
+        raise ConfigError(
+            f"global_batch_size={data_config.global_batch_size} must be "
+            f"a positive multiple of the {num_shards} process(es).")
+    return batch
+
+
+def record_files(data_config, shapes, tfds_hint):
+    """The TFRecords of a dense-prediction data config: the drawn shapes
+    set's split (`file_type: shapes`, drawn on first use by `shapes()`),
+    else the files of `input_path`.
+
+    Raises:
+        ConfigError: a TFDS set is named (`tfds_hint` says what to do).
+    """
+    from training.config.base import ConfigError
+    from training.data import readers
+
+    if data_config.file_type == "shapes":
+        split = "train" if data_config.is_training else "val"
+        return shapes()[split]["tfrecords"]
+    if data_config.tfds_name:
+        raise ConfigError(f"tfds_name={data_config.tfds_name!r}: {tfds_hint}")
+    return readers.list_files(data_config)

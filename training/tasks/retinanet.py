@@ -36,7 +36,12 @@ from training.config.definitions import (
 )
 from training.models import BackboneConfig, DecoderConfig
 from training.registry import register_experiment, register_task
-from training.tasks.base import Task, l2_regularize_kernels
+from training.tasks.base import (
+    Task,
+    l2_regularize_kernels,
+    per_process_batch,
+    record_files,
+)
 
 logger = logging.getLogger("zoo")
 
@@ -421,18 +426,12 @@ class RetinaNetTask(Task):
     def input_files(self, data_config):
         """The TFRecords of a data config (the shapes set is drawn on first
         use)."""
-        from training.data import readers
         from training.data.shapes import ensure_shapes_dataset
 
-        if data_config.file_type == "shapes":
-            split = "train" if data_config.is_training else "val"
-            return ensure_shapes_dataset()[split]["tfrecords"]
-        if data_config.tfds_name:
-            raise ConfigError(
-                f"tfds_name={data_config.tfds_name!r}: zoo's detection "
-                "pipeline reads TFRecords; convert COCO with `zoo data "
-                "coco-to-tfrecord` and set input_path.")
-        return readers.list_files(data_config)
+        return record_files(
+            data_config, ensure_shapes_dataset,
+            "zoo's detection pipeline reads TFRecords; convert COCO with "
+            "`zoo data coco-to-tfrecord` and set input_path.")
 
     def annotation_file(self, data_config):
         """The ground truth of the COCO metrics: `task.annotation_file`, the
@@ -464,11 +463,7 @@ class RetinaNetTask(Task):
         from training.data.detection import build_detection_dataset
         from training.data.image_classification import CorruptImageCounter
 
-        batch = data_config.global_batch_size // max(1, num_shards)
-        if batch <= 0:
-            raise ConfigError(
-                f"global_batch_size={data_config.global_batch_size} must be "
-                f"a positive multiple of the {num_shards} process(es).")
+        batch = per_process_batch(data_config, num_shards)
         if self._box_counter is None:
             self._box_counter = CorruptImageCounter(
                 "dropped_boxes", "empty boxes (after clipping to the image)")

@@ -42,7 +42,12 @@ from training.config.definitions import (
 )
 from training.models import BackboneConfig, DecoderConfig
 from training.registry import register_experiment, register_task
-from training.tasks.base import Task, l2_regularize_kernels
+from training.tasks.base import (
+    Task,
+    l2_regularize_kernels,
+    per_process_batch,
+    record_files,
+)
 from training.tasks.retinanet import DataDecoder, _refuse_unless_default
 
 logger = logging.getLogger("zoo")
@@ -394,29 +399,19 @@ class SemanticSegmentationTask(Task):
     def input_files(self, data_config):
         """The TFRecords of a data config (the shapes set is drawn on first
         use)."""
-        from training.data import readers
         from training.data.shapes import ensure_segmentation_shapes
 
-        if data_config.file_type == "shapes":
-            split = "train" if data_config.is_training else "val"
-            return ensure_segmentation_shapes()[split]["tfrecords"]
-        if data_config.tfds_name:
-            raise ConfigError(
-                f"tfds_name={data_config.tfds_name!r}: zoo's segmentation "
-                "pipeline reads TFRecords in the Model Garden's format; set "
-                "input_path.")
-        return readers.list_files(data_config)
+        return record_files(
+            data_config, ensure_segmentation_shapes,
+            "zoo's segmentation pipeline reads TFRecords in the Model "
+            "Garden's format; set input_path.")
 
     def build_inputs(self, data_config, *, seed=0, start_step=0,
                      num_shards=1, shard_index=0, counter=None,
                      with_image_info=None):
         from training.data.segmentation import build_segmentation_dataset
 
-        batch = data_config.global_batch_size // max(1, num_shards)
-        if batch <= 0:
-            raise ConfigError(
-                f"global_batch_size={data_config.global_batch_size} must be "
-                f"a positive multiple of the {num_shards} process(es).")
+        batch = per_process_batch(data_config, num_shards)
         if not data_config.output_size and not data_config.crop_size:
             raise ConfigError(
                 "output_size is not set; give [height, width], e.g. [512, "

@@ -62,23 +62,31 @@ class ResNetConfig(ModelConfig):
 
     def create_model_arguments(self, norm_activation=None):
         deep = self.stem_type == "v1"
-        scale = self.depth_multiplier
         # The Model Garden scales the stem with the widths only when
         # `scale_stem` is set.
-        stem_scale = scale if self.scale_stem else 1.0
-        return {
-            "block_variant": self.block_variant,
-            "stem_type": "deep" if deep else "basic",
-            "stem_width": max(8, int((32 if deep else 64) * stem_scale)),
-            "stage_filters": tuple(max(8, int(f * scale))
-                                   for f in (64, 128, 256, 512)),
-            "avg_down": "all" if self.resnetd_shortcut else False,
-            "replace_stem_pool": self.replace_stem_max_pool,
-            "se_ratio": self.se_ratio,
-            "drop_path_rate": self.stochastic_depth_drop_rate,
-            "bn_trainable": self.bn_trainable,
-            **norm_arguments(norm_activation),
-        }
+        stem_scale = self.depth_multiplier if self.scale_stem else 1.0
+        return _resnet_arguments(
+            self, (32 if deep else 64) * stem_scale, norm_activation,
+            block_variant=self.block_variant, bn_trainable=self.bn_trainable)
+
+
+def _resnet_arguments(config, stem_width, norm_activation, **extra):
+    """The `ResNetBackbone` arguments the ResNet configs share: stem, widths
+    (times `depth_multiplier`), ResNet-D and -RS options, squeeze-excitation,
+    stochastic depth and the norm settings."""
+    scale = config.depth_multiplier
+    return {
+        "stem_type": "deep" if config.stem_type == "v1" else "basic",
+        "stem_width": max(8, int(stem_width)),
+        "stage_filters": tuple(max(8, int(f * scale))
+                               for f in (64, 128, 256, 512)),
+        "avg_down": "all" if config.resnetd_shortcut else False,
+        "replace_stem_pool": config.replace_stem_max_pool,
+        "se_ratio": config.se_ratio,
+        "drop_path_rate": config.stochastic_depth_drop_rate,
+        **norm_arguments(norm_activation),
+        **extra,
+    }
 
 
 #: `model_id` values of the Model Garden's DilatedResNet (its RESNET_SPECS
@@ -151,20 +159,9 @@ class DilatedResNetConfig(ModelConfig):
         return ResNetConfig.model_name(self)
 
     def create_model_arguments(self, norm_activation=None):
-        deep = self.stem_type == "v1"
-        scale = self.depth_multiplier
-        return {
-            "block_variant": "v1.5",
-            "stem_type": "deep" if deep else "basic",
-            "stem_width": max(8, int(64 * scale)),
-            "stage_filters": tuple(max(8, int(f * scale))
-                                   for f in (64, 128, 256, 512)),
-            "avg_down": "all" if self.resnetd_shortcut else False,
-            "replace_stem_pool": self.replace_stem_max_pool,
-            "se_ratio": self.se_ratio,
-            "drop_path_rate": self.stochastic_depth_drop_rate,
-            "output_stride": self.output_stride,
-            "multigrid": (list(self.multigrid) if self.multigrid is not None
-                          else None),
-            **norm_arguments(norm_activation),
-        }
+        # The v1 stem is 64, 64, 128 wide here (stem_width 64).
+        return _resnet_arguments(
+            self, 64 * self.depth_multiplier, norm_activation,
+            block_variant="v1.5", output_stride=self.output_stride,
+            multigrid=(list(self.multigrid) if self.multigrid is not None
+                       else None))
