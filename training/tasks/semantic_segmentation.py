@@ -440,34 +440,48 @@ class SemanticSegmentationTask(Task):
     def evaluate(self, model, data_config, *, steps=None):
         """Segments the validation records into one confusion matrix.
 
+        The matrix is accumulated on the host (NumPy; each image's logits
+        resized with TensorFlow's bilinear kernel when the masks keep their
+        own resolution), so images of many sizes cost no recompilation.
+
         Returns:
             dict: `mean_iou`, `iou/<class>` (when `report_per_class_iou`),
             `out_of_range_labels`, and `loss` (the mean of the batches'
             losses, when the masks are at the input's size).
         """
-        mean_iou, outside = self._metrics()
+        from zoo.vision.segmentation.metrics import (
+            confusion_matrix,
+            mean_iou_of,
+            per_class_iou_of,
+        )
+
+        classes = self.params.model.num_classes
+        ignore = self.params.losses.ignore_label
         loss_fn = self.build_losses()
         at_input_size = bool(data_config.resize_eval_groundtruth)
         dataset = self.build_inputs(data_config, with_image_info=True)
         if steps:
             dataset = dataset.take(steps)
-        losses = []
+        matrix = np.zeros((classes, classes), np.int64)
+        outside, losses = 0, []
         for images, labels in dataset.as_numpy_iterator():
             logits = model.predict_logits(images)
             masks = labels["masks"]
-            outside.update_state(masks)
+            outside += int(((masks < 0)
+                            | ((masks >= classes) & (masks != ignore))).sum())
             if at_input_size:
-                mean_iou.update_state(masks, logits)
+                matrix += confusion_matrix(masks, logits.argmax(-1), classes,
+                                           ignore)
                 losses.append(float(loss_fn(masks, logits)))
                 continue
             for logit, mask, info in zip(logits, masks,
                                          labels["image_info"]):
-                logit, mask = _to_original(logit, mask, info)
-                mean_iou.update_state(mask[None], logit[None])
-        result = {"mean_iou": float(mean_iou.result()),
-                  "out_of_range_labels": float(outside.result())}
+                predicted, mask = _to_original(logit, mask, info)
+                matrix += confusion_matrix(mask, predicted, classes, ignore)
+        result = {"mean_iou": mean_iou_of(matrix),
+                  "out_of_range_labels": float(outside)}
         if self.params.evaluation.report_per_class_iou:
-            for index, iou in enumerate(mean_iou.per_class_iou()):
+            for index, iou in enumerate(per_class_iou_of(matrix)):
                 result[f"iou/{index}"] = float(iou)
         if losses:
             result["loss"] = float(np.mean(losses))
@@ -476,18 +490,17 @@ class SemanticSegmentationTask(Task):
 
 def _to_original(logits, mask, image_info):
     """One image's input-size logits and padded original-size mask ->
-    logits resized to the original image and its mask, the padding
-    cropped (the Model Garden's `rescale_predictions`)."""
-    import keras
+    its class ids at the original size (the logits of the unpadded part
+    resized bilinearly, then the argmax: the Model Garden's
+    `rescale_predictions`) and its mask without the padding."""
+    import tensorflow as tf
 
     height, width = (int(round(v)) for v in image_info[0])
     scale = image_info[2]
     keep_h = int(round(height * scale[0]))
     keep_w = int(round(width * scale[1]))
-    logits = keras.ops.image.resize(logits[None, :keep_h, :keep_w],
-                                    (height, width),
-                                    interpolation="bilinear")[0]
-    return keras.ops.convert_to_numpy(logits), mask[:height, :width]
+    resized = tf.image.resize(logits[:keep_h, :keep_w], (height, width))
+    return np.argmax(resized.numpy(), axis=-1), mask[:height, :width]
 
 
 # --- registered experiments -----------------------------------------------------

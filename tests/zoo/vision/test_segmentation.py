@@ -14,6 +14,8 @@ from zoo.vision.segmentation.losses import SegmentationLoss, segmentation_loss
 from zoo.vision.segmentation.metrics import (
     OutOfRangeLabels,
     SegmentationMeanIoU,
+    confusion_matrix,
+    mean_iou_of,
 )
 
 TINY = dict(num_classes=3, output_stride=16, stage_filters=(8, 8, 8, 8),
@@ -224,6 +226,11 @@ def test_mean_iou_equals_a_numpy_confusion_matrix_over_batches():
                                        np.concatenate(all_predictions), 5)
     assert abs(float(metric.result()) - expected) < 1e-6
     np.testing.assert_array_equal(metric.confusion_matrix(), matrix)
+    # The host helpers of the task's evaluation give the same.
+    np.testing.assert_array_equal(confusion_matrix(
+        np.concatenate(all_labels), np.concatenate(all_predictions), 5),
+        matrix)
+    assert abs(mean_iou_of(matrix) - expected) < 1e-12
     per_class = metric.per_class_iou()
     assert per_class[3] == 0.0 and per_class.shape == (5,)
     assert abs(per_class[[0, 1, 2, 4]].mean() - expected) < 1e-6

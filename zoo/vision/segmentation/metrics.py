@@ -13,6 +13,45 @@ from zoo.vision.segmentation.losses import (
 )
 
 
+def confusion_matrix(labels, predictions, num_classes,
+                     ignore_label=IGNORE_LABEL):
+    """NumPy `[num_classes, num_classes]` int64 counts, truth by row, of
+    the pixels whose label is a class (not `ignore_label`, not out of
+    range).
+
+    Args:
+        labels, predictions: int arrays of one shape.
+        num_classes: int.
+        ignore_label: the label left out.
+    """
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    predictions = np.asarray(predictions).reshape(-1).astype(np.int64)
+    keep = (labels >= 0) & (labels < num_classes) & (labels != ignore_label)
+    counts = np.bincount(labels[keep] * num_classes + predictions[keep],
+                         minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def per_class_iou_of(matrix):
+    """`[num_classes]` IoU from a confusion matrix, 0 for a class absent
+    from truth and prediction."""
+    matrix = np.asarray(matrix, "float64")
+    hits = np.diag(matrix)
+    union = matrix.sum(0) + matrix.sum(1) - hits
+    return np.divide(hits, union, out=np.zeros_like(hits), where=union > 0)
+
+
+def mean_iou_of(matrix):
+    """The mean IoU of a confusion matrix over the classes present in
+    truth or prediction (Keras' `MeanIoU`); 0 when none is."""
+    matrix = np.asarray(matrix, "float64")
+    hits = np.diag(matrix)
+    union = matrix.sum(0) + matrix.sum(1) - hits
+    present = union > 0
+    return float((hits[present] / union[present]).mean()) if present.any() \
+        else 0.0
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class SegmentationMeanIoU(keras.metrics.MeanIoU):
     """Mean IoU from logits, `ignore_label` and out-of-range labels left
@@ -62,11 +101,7 @@ class SegmentationMeanIoU(keras.metrics.MeanIoU):
         """`[num_classes]` IoU of each class, 0 for a class absent from
         truth and prediction (the Model Garden's `PerClassIoU`; their plain
         mean is its evaluation `mean_iou`)."""
-        matrix = self.confusion_matrix()
-        hits = np.diag(matrix)
-        union = matrix.sum(0) + matrix.sum(1) - hits
-        return np.divide(hits, union, out=np.zeros_like(hits),
-                         where=union > 0)
+        return per_class_iou_of(self.confusion_matrix())
 
     def get_config(self):
         return {"num_classes": self.num_classes,
