@@ -309,6 +309,32 @@ def build_segmentation_dataset(files, data_config, *, batch_size,
     return finish_pipeline(dataset, data_config)
 
 
+def predictions_at_original_size(logits, mask, image_info):
+    """One image's class ids at its original size, and its mask there.
+
+    The Model Garden's `rescale_predictions`: the logits of the unpadded
+    part of the input are resized bilinearly (TensorFlow's kernel) to the
+    original image, then the argmax; the mask, kept at its resolution and
+    padded (`resize_eval_groundtruth: false`), loses its padding.
+
+    Args:
+        logits: numpy `[H, W, classes]` at the model's input size.
+        mask: numpy `[h', w']` padded original-size mask.
+        image_info: `[4, 2]` (`parse_segmentation`'s).
+
+    Returns:
+        `(predictions [h, w] int, mask [h, w])`.
+    """
+    import tensorflow as tf
+
+    height, width = (int(round(v)) for v in image_info[0])
+    scale = image_info[2]
+    keep_h = int(round(height * scale[0]))
+    keep_w = int(round(width * scale[1]))
+    resized = tf.image.resize(logits[:keep_h, :keep_w], (height, width))
+    return np.argmax(resized.numpy(), axis=-1), mask[:height, :width]
+
+
 def encode_png(array):
     """PNG bytes of a uint8 `[h, w]` or `[h, w, c]` array."""
     import tensorflow as tf

@@ -449,6 +449,7 @@ class SemanticSegmentationTask(Task):
             `out_of_range_labels`, and `loss` (the mean of the batches'
             losses, when the masks are at the input's size).
         """
+        from training.data.segmentation import predictions_at_original_size
         from zoo.vision.segmentation.metrics import (
             confusion_matrix,
             mean_iou_of,
@@ -476,7 +477,8 @@ class SemanticSegmentationTask(Task):
                 continue
             for logit, mask, info in zip(logits, masks,
                                          labels["image_info"]):
-                predicted, mask = _to_original(logit, mask, info)
+                predicted, mask = predictions_at_original_size(logit, mask,
+                                                               info)
                 matrix += confusion_matrix(mask, predicted, classes, ignore)
         result = {"mean_iou": mean_iou_of(matrix),
                   "out_of_range_labels": float(outside)}
@@ -486,21 +488,6 @@ class SemanticSegmentationTask(Task):
         if losses:
             result["loss"] = float(np.mean(losses))
         return result
-
-
-def _to_original(logits, mask, image_info):
-    """One image's input-size logits and padded original-size mask ->
-    its class ids at the original size (the logits of the unpadded part
-    resized bilinearly, then the argmax: the Model Garden's
-    `rescale_predictions`) and its mask without the padding."""
-    import tensorflow as tf
-
-    height, width = (int(round(v)) for v in image_info[0])
-    scale = image_info[2]
-    keep_h = int(round(height * scale[0]))
-    keep_w = int(round(width * scale[1]))
-    resized = tf.image.resize(logits[:keep_h, :keep_w], (height, width))
-    return np.argmax(resized.numpy(), axis=-1), mask[:height, :width]
 
 
 # --- registered experiments -----------------------------------------------------
