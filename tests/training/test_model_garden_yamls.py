@@ -292,8 +292,8 @@ def _overrides(kind, tmp_path, raw):
 #: (every file parses on both backends, below): the image files map onto
 #: the same small networks, so each backend runs float16 and bfloat16 files
 #: at least once (TensorFlow: ResNet bfloat16, MobileNet float16, DeepLabV3+
-#: float16; JAX: ResNet and ResNet-RS float16, ViT float16, RetinaNet
-#: bfloat16, DeepLabV3+ float32). SQuAD trains on both.
+#: float16 and float32; JAX: ResNet and ResNet-RS float16, ViT float16,
+#: RetinaNet bfloat16, DeepLabV3+ float32). SQuAD trains on both.
 ONE_BACKEND = {
     f"{VISION}/image_classification/imagenet_resnet50_gpu.yaml":
         pytest.mark.one_backend("jax"),
@@ -311,7 +311,7 @@ ONE_BACKEND = {
     f"{VISION}/semantic_segmentation/deeplabv3plus_resnet101_cityscapes_gpu"
     ".yaml": pytest.mark.one_backend,
     f"{VISION_BETA}/semantic_segmentation/deeplabv3plus_resnet101_cityscapes"
-    "_tfds_tpu.yaml": pytest.mark.one_backend("jax"),
+    "_tfds_tpu.yaml": pytest.mark.one_backend,
     f"{VISION_BETA}/semantic_segmentation/deeplabv3plus_resnet101_pascal_"
     "tpu.yaml": pytest.mark.one_backend("jax"),
     f"{NLP}/experiments/glue_mnli_matched.yaml":

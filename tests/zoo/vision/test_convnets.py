@@ -39,7 +39,7 @@ def test_every_variant_has_a_published_count():
 # families split between the two suites.
 @pytest.mark.parametrize("family", [
     pytest.param("efficientnet*", marks=pytest.mark.one_backend),
-    pytest.param("mobilenet*", marks=pytest.mark.one_backend("jax")),
+    pytest.param("mobilenet*", marks=pytest.mark.one_backend),
     pytest.param("convnext*", marks=pytest.mark.one_backend("jax"))])
 def test_every_variant_has_its_published_count(family, monkeypatch):
     zero_host_initializers(monkeypatch)
