@@ -87,6 +87,29 @@ def test_aspp_pool_kernel_size_is_in_input_pixels():
 
 
 @pytest.mark.one_backend
+def test_a_dilated_mobilenet_backbone_builds_from_its_keys():
+    """The Model Garden's `mobilenet.output_stride` (its MobileNet DeepLab
+    factories use 16) keeps the last maps at that stride; ASPP reads
+    level 4."""
+    config = training.get_experiment("semantic_segmentation")
+    config.override({"task": {"model": {
+        "num_classes": 3, "input_size": [64, 64, 3],
+        "backbone": {"type": "mobilenet", "mobilenet": {
+            "model_id": "MobileNetV2", "filter_size_scale": 0.35,
+            "output_stride": 16}},
+        "decoder": {"type": "aspp", "aspp": {"level": 4, "num_filters": 8}},
+        "head": {"level": 4, "num_convs": 0, "num_filters": 8}}}})
+    config.validate_all()
+    model = get_task(config.task).build_model()
+    assert [i["stride"] for i in model.backbone.feature_info] == [4, 8, 16,
+                                                                  16]
+    assert tuple(model.output.shape) == (None, 64, 64, 3)
+    with pytest.raises(ConfigError, match="output_stride=4 must be 8, 16"):
+        config.override({"task.model.backbone.mobilenet.output_stride": 4})
+        config.validate_all()
+
+
+@pytest.mark.one_backend
 def test_shape_masks_match_what_is_drawn():
     """The class map of a drawn image: each shape's pixels carry its
     category (where no later shape covers it), the photo is 0; drawing the

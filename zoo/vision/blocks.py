@@ -90,12 +90,17 @@ class ConvBuilder:
             name=name)(x)
 
     def depthwise(self, x, kernel_size, strides=1, name=None,
-                  use_bias=False):
-        """A depthwise convolution padded by the builder's convention."""
+                  use_bias=False, dilation_rate=1):
+        """A depthwise convolution padded by the builder's convention (a
+        dilated one, stride 1, is padded symmetrically by either)."""
+        if dilation_rate > 1 and strides > 1:
+            raise ValueError(
+                f"{name}: a convolution is strided or dilated, not both "
+                f"(strides={strides}, dilation_rate={dilation_rate}).")
         x, padding = self._pad(x, kernel_size, strides, name)
         return layers.DepthwiseConv2D(
             kernel_size, strides=strides, padding=padding, use_bias=use_bias,
-            data_format=self.data_format,
+            dilation_rate=dilation_rate, data_format=self.data_format,
             depthwise_initializer=HostHeNormal(), dtype=self.dtype,
             name=name)(x)
 
@@ -147,7 +152,8 @@ class ConvBuilder:
 def inverted_residual(b, x, filters_out, *, kernel_size, strides,
                       expand_ratio=None, expanded=None, se_inner=0,
                       se_activation=None, se_gate="sigmoid",
-                      activation=None, drop_rate=0.0, names):
+                      activation=None, drop_rate=0.0, dilation_rate=1,
+                      names):
     """MBConv: 1x1 expansion, depthwise, optional SE, 1x1 projection.
 
     The expansion is skipped when its width equals the input's (the first
@@ -165,6 +171,7 @@ def inverted_residual(b, x, filters_out, *, kernel_size, strides,
         se_activation, se_gate: its inner activation and its gate.
         activation: of the expansion and depthwise (default: the builder's).
         drop_rate: stochastic depth of the residual branch.
+        dilation_rate: of the depthwise convolution (stride 1 only).
         names: dict of layer names: `expand`, `expand_bn`, `expand_act`,
             `dw`, `dw_bn`, `dw_act`, `se`, `project`, `project_bn` and
             `prefix` (of the residual's `drop`/`add`).
@@ -175,7 +182,8 @@ def inverted_residual(b, x, filters_out, *, kernel_size, strides,
     if width != filters_in:
         x = b.conv_bn_act(x, width, 1, 1, names["expand"], names["expand_bn"],
                           names["expand_act"], activation)
-    x = b.depthwise(x, kernel_size, strides, name=names["dw"])
+    x = b.depthwise(x, kernel_size, strides, name=names["dw"],
+                    dilation_rate=dilation_rate)
     x = b.act(b.bn(x, names["dw_bn"]), names["dw_act"], activation)
     if se_inner:
         x = b.squeeze_excite(x, se_inner, names["se"], se_activation,
@@ -189,7 +197,8 @@ def inverted_residual(b, x, filters_out, *, kernel_size, strides,
 
 def fused_inverted_residual(b, x, filters_out, *, kernel_size, strides,
                             expand_ratio, se_inner=0, se_activation=None,
-                            activation=None, drop_rate=0.0, names):
+                            activation=None, drop_rate=0.0, dilation_rate=1,
+                      names):
     """Fused-MBConv (EfficientNetV2): a full `kernel_size` convolution in
     place of expansion + depthwise, then SE and a 1x1 projection; with
     `expand_ratio=1` the one convolution projects (and is activated)."""

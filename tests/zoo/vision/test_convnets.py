@@ -281,3 +281,55 @@ def test_efficientnet_lite0_preset_recognises_real_photos():
     class_id, label, probability = results["coffee"]
     assert (class_id, label) == (967, "espresso") and probability >= 0.8
     assert results["chelsea"][0] in (281, 282, 285)  # tabby, tiger, Egyptian
+
+
+# --- dilated MobileNets -----------------------------------------------------
+
+
+@pytest.mark.parametrize("version, minimalistic, padding, output_stride", [
+    ("v2", False, "same", 16), ("v2", False, "same", 8),
+    ("v2", False, "symmetric", 16), ("v3_small", True, "same", 8)])
+def test_dilated_mobilenet_samples_the_plain_network(version, minimalistic,
+                                                     padding, output_stride):
+    """By the Model Garden's rule the first block past `output_stride` runs
+    at stride 1 undilated and the later ones dilated: with the same weights
+    the dilated map, sampled every 32 / output_stride pixels, is the plain
+    one (from the second or fourth pixel with TensorFlow's padding, from
+    the first with PyTorch's), where no squeeze-excitation pools the map."""
+    options = dict(version=version, minimalistic=minimalistic,
+                   padding=padding, width_multiplier=0.35,
+                   input_shape=(64, 64, 3))
+    plain = MobileNetBackbone(**options)
+    dilated = MobileNetBackbone(output_stride=output_stride, **options)
+    assert [w.path for w in dilated.weights] == [w.path for w in plain.weights]
+    randomize_batch_norm(plain, seed=3)
+    dilated.set_weights(plain.get_weights())
+    step = 32 // output_stride
+    start = step - 1 if padding == "same" else 0
+    assert [i["stride"] for i in dilated.feature_info] == [
+        min(s, output_stride) for s in (4, 8, 16, 32)]
+    x = np.random.default_rng(4).uniform(-1, 1, (2, 64, 64, 3))
+    expected = np.asarray(plain(x.astype("float32"), training=False))
+    got = np.asarray(dilated(x.astype("float32"), training=False))
+    assert got.shape[1:3] == (64 // output_stride,) * 2
+    assert_close(got[:, start::step, start::step], expected, atol=1e-4,
+                 what=f"dilated {version} at output stride {output_stride}")
+    rates = [l.dilation_rate[0] for l in dilated.layers
+             if isinstance(l, keras.layers.DepthwiseConv2D)]
+    # The first block past the output stride is undilated, then the rate
+    # doubles at each stride skipped.
+    assert rates[-1] == 32 // output_stride
+    assert max(rates) == rates[-1] and sorted(rates) == rates
+
+
+def test_dilated_mobilenet_segments_and_refuses_other_strides():
+    seg = zoo.create_model("mobilenetv3_large_100", task="semantic_segmenter",
+                           num_classes=3, output_stride=16,
+                           input_shape=(64, 64, 3), width_multiplier=0.35,
+                           aspp_filters=8, head_filters=8,
+                           low_level_num_filters=8)
+    assert seg.backbone.feature_info[-1]["stride"] == 16
+    logits = seg(np.zeros((1, 64, 64, 3), "float32"), training=False)
+    assert tuple(logits.shape) == (1, 64, 64, 3)
+    with pytest.raises(ValueError, match="output_stride must be 8, 16, 32"):
+        zoo.create_model("mobilenetv2_100", output_stride=4)

@@ -35,8 +35,9 @@ class MobileNetConfig(ModelConfig):
     drop-path rate of the last block. Batch norm takes the task's
     `norm_activation` momentum and epsilon; the activations are each
     network's own (ReLU6; ReLU and hard-swish), as in the Model Garden.
-    Only the defaults of `output_stride` (None) and
-    `output_intermediate_endpoints` (false) are built.
+    `output_stride` 8 or 16 dilates the later blocks by the Model Garden's
+    rule (`zoo/vision/backbones/mobilenet.py`). Only the default of
+    `output_intermediate_endpoints` (false) is built.
     """
 
     model_id: str = "MobileNetV2"
@@ -55,10 +56,10 @@ class MobileNetConfig(ModelConfig):
             raise ConfigError(
                 f"{path}.model_id={self.model_id!r} is not one of "
                 f"{sorted(MODELS)}.")
-        if self.output_stride is not None:
+        if self.output_stride not in (None, 8, 16, 32):
             raise ConfigError(
-                f"{path}.output_stride={self.output_stride} (dilated "
-                "MobileNet) is not supported yet; leave it null.")
+                f"{path}.output_stride={self.output_stride} must be 8, 16, "
+                "32 or null.")
         if self.output_intermediate_endpoints:
             raise ConfigError(
                 f"{path}.output_intermediate_endpoints=true is not "
@@ -73,7 +74,8 @@ class MobileNetConfig(ModelConfig):
 
     def create_model_arguments(self, norm_activation=None):
         arguments = {"width_multiplier": self.filter_size_scale,
-                     "drop_path_rate": self.stochastic_depth_drop_rate}
+                     "drop_path_rate": self.stochastic_depth_drop_rate,
+                     "output_stride": self.output_stride}
         if norm_activation is not None:
             arguments.update(bn_momentum=norm_activation.norm_momentum,
                              bn_epsilon=norm_activation.norm_epsilon)

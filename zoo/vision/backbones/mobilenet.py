@@ -28,6 +28,18 @@ TensorFlow's "same" rule unless `padding="symmetric"`.
 
 Pyramid levels: C2..C5 are the last block outputs at strides 4, 8, 16 and
 32; the model's output is the last convolution's.
+
+`output_stride=16` or 8 keeps the maps at that stride for segmentation by
+the Model Garden's rule (`official/vision/modeling/backbones/mobilenet.py`):
+once the running stride reaches `output_stride`, every later block runs at
+stride 1 with its depthwise convolution dilated by the running rate, which
+starts at 1 and is multiplied by each stride skipped after that block.
+The first block that would have strided is therefore dilated by 1 (not 2),
+so with TensorFlow's padding the dilated network's output at every
+second (fourth, at 8) pixel, starting from the second (fourth), is the
+plain network's (without squeeze-excitation, whose pooling sees the whole
+map). The pyramid keeps its names (`C5` is the last block's output, at
+stride 16 or 8).
 """
 
 import math
@@ -100,6 +112,8 @@ class MobileNetBackbone(Backbone):
         padding: `"same"` (TensorFlow's) or `"symmetric"` (PyTorch's).
         drop_path_rate: float, stochastic depth of the residual blocks,
             rising linearly from 0 (0 in the published models).
+        output_stride: 32 (or None), 16 or 8: the stride of the last maps;
+            below 32 the later blocks are dilated (see above).
         bn_epsilon, bn_momentum: of every batch norm.
         input_shape: `(height, width, channels)`; None dims are dynamic.
         data_format: `"channels_last"` or `"channels_first"`.
@@ -122,6 +136,7 @@ class MobileNetBackbone(Backbone):
         minimalistic=False,
         padding="same",
         drop_path_rate=0.0,
+        output_stride=None,
         bn_epsilon=1e-3,
         bn_momentum=0.999,
         input_shape=(None, None, 3),
@@ -143,6 +158,10 @@ class MobileNetBackbone(Backbone):
             raise ValueError(
                 f"{owner}: minimalistic applies to MobileNetV3 only "
                 "(version='v3_large' or 'v3_small').")
+        if output_stride not in (None, 8, 16, 32):
+            raise ValueError(
+                f"{owner}: output_stride must be 8, 16, 32 or None, got "
+                f"{output_stride!r}.")
         b = ConvBuilder(data_format, padding, bn_epsilon, bn_momentum,
                         "relu6" if version == "v2" else "relu", dtype)
         blocks = self._blocks(version, width_multiplier, minimalistic)
@@ -155,16 +174,24 @@ class MobileNetBackbone(Backbone):
                               "conv_activation", stem_act)
 
         rates = drop_rates(drop_path_rate, len(blocks))
-        pyramid, feature_info, stride = {}, [], 2
+        # `level`: the stride the plain network would be at (the pyramid's
+        # names); `stride`: the one this network is at; `rate`: the
+        # dilation of blocks past `output_stride`.
+        pyramid, feature_info, level, stride, rate = {}, [], 2, 2, 1
         for index, (expand, filters, kernel, strides, se, act) in enumerate(
                 blocks):
-            if strides > 1 and stride >= 4:
-                level = int(math.log2(stride))
-                pyramid[f"C{level}"] = x
-                feature_info.append({"name": f"C{level}",
+            if strides > 1 and level >= 4:
+                name = f"C{int(math.log2(level))}"
+                pyramid[name] = x
+                feature_info.append({"name": name,
                                      "channels": b.channels(x),
                                      "stride": stride})
-            stride *= strides
+            level *= strides
+            dilation = 1
+            if output_stride is not None and stride == output_stride:
+                dilation, rate, strides = rate, rate * strides, 1
+            else:
+                stride *= strides
             width = make_divisible(b.channels(x) * expand)
             names = self.block_names(version, index)
             x = inverted_residual(
@@ -172,7 +199,7 @@ class MobileNetBackbone(Backbone):
                 expanded=width if index else b.channels(x),
                 se_inner=make_divisible(width * 0.25) if se else 0,
                 se_activation="relu", se_gate="hard_sigmoid", activation=act,
-                drop_rate=rates[index], names=names)
+                drop_rate=rates[index], dilation_rate=dilation, names=names)
         pyramid["C5"] = x
         feature_info.append({"name": "C5", "channels": b.channels(x),
                              "stride": stride})
