@@ -205,12 +205,23 @@ def _detection_training_setup(model, batch_size, rng):
     return None
 
 
+def _is_segmentation_output(model, inputs):
+    """One image input and one output of per-pixel logits at its size."""
+    if len(model.outputs) != 1 or len(model.inputs) != 1:
+        return False
+    out = tuple(model.outputs[0].shape)
+    images = keras.tree.flatten(inputs)[0].shape
+    return (len(out) == 4 and len(images) == 4 and (out[-1] or 0) > 1
+            and tuple(out[1:3]) == tuple(images[1:3]))
+
+
 def make_training_setup(model, inputs, seed=0):
     """Loss and targets to train `model` on random data.
 
     A model with one `[batch, classes]` output trains with sparse categorical
-    cross-entropy on random labels (logits, as zoo and the peers are built);
-    a detector with its own loss (`OWN_LOSS`) on random boxes; any other
+    cross-entropy on random labels (logits, as zoo and the peers are built),
+    one with `[batch, height, width, classes]` logits at its image input's
+    size (a segmenter) likewise on random per-pixel labels; a detector with its own loss (`OWN_LOSS`) on random boxes; any other
     model with mean squared error towards zeros, on every output.
 
     Args:
@@ -234,6 +245,14 @@ def make_training_setup(model, inputs, seed=0):
         labels = rng.integers(0, outputs[0].shape[-1], size=(batch_size,))
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         return loss, labels
+    if _is_segmentation_output(model, inputs):
+        shape = tuple(outputs[0].shape)
+        # [B, H, W, 1]: keras-hub's segmenters compile a default accuracy
+        # metric that needs the trailing axis; the loss squeezes it.
+        labels = rng.integers(0, shape[-1],
+                              size=(batch_size,) + shape[1:3] + (1,))
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return loss, labels.astype("int32")
     struct = model._outputs_struct
     if any(d is None for t in outputs for d in t.shape[1:]):
         struct = model(inputs, training=False)

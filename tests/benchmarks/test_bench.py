@@ -644,6 +644,61 @@ def test_detector_against_keras_hubs_retinanet_in_both_modes():
             rows["zoo", "", mode].samples_per_s / peer.samples_per_s)
 
 
+@pytest.mark.one_backend  # the runner is backend-independent
+def test_segmenter_against_keras_hubs_deeplab_in_both_modes():
+    """A segmenter in keras-hub's layout is measured against keras-hub's
+    DeepLabV3+ of the same ResNet, rates and widths (the same weights):
+    both train on per-pixel labels at the input's size."""
+    settings = _settings(mode="both", peers=("keras_hub",), img_size=64,
+                         batch_size=1, num_classes=3, iters=1, warmup=0,
+                         model_args={"task": "semantic_segmenter",
+                                     "stage_filters": [64, 8, 8, 8],
+                                     "output_stride": 32, "head_num_convs": 1,
+                                     "head_kernel_size": 1,
+                                     "classifier_bias": False,
+                                     "classify_at_input_size": True})
+    rows = _by_kind(run_benchmarks(["resnet18"], settings))
+    assert set(rows) == {("zoo", "", "infer"), ("keras_hub", "", "infer"),
+                         ("zoo", "", "train"), ("keras_hub", "", "train")}
+    assert rows["keras_hub", "", "infer"].built == (
+        "keras_hub.models.DeepLabV3ImageSegmenter")
+    assert rows["zoo", "", "infer"].params == rows[
+        "keras_hub", "", "infer"].params
+    for mode in ("infer", "train"):
+        peer = rows["keras_hub", "", mode]
+        assert peer.ratio == pytest.approx(
+            rows["zoo", "", mode].samples_per_s / peer.samples_per_s)
+
+
+def test_segmentation_training_setup_labels_every_pixel():
+    """A segmenter's training targets are class ids per pixel at its
+    input's size, under sparse cross-entropy on logits."""
+    from benchmarks.models import make_training_setup
+
+    seg = zoo.create_model("resnet18", task="semantic_segmenter",
+                           num_classes=5, input_shape=(32, 48, 3),
+                           stage_filters=(8, 8, 8, 8), aspp_filters=8,
+                           head_filters=8, low_level_num_filters=8)
+    inputs = np.zeros((2, 32, 48, 3), "float32")
+    loss, labels = make_training_setup(seg, inputs)
+    assert isinstance(loss, keras.losses.SparseCategoricalCrossentropy)
+    assert loss.get_config()["from_logits"]
+    assert labels.shape == (2, 32, 48, 1) and labels.dtype == np.int32
+    assert set(np.unique(labels)) == set(range(5))
+
+
+def test_deeplab_recipe_measures_the_issue_settings():
+    recipe = load_recipe("deeplab_cpu")
+    assert recipe.backends == ("tensorflow", "jax")
+    settings = [run.bench_settings() for run in recipe.runs]
+    assert {(s.img_size, s.num_classes, s.mode) for s in settings} == {
+        (512, 21, "both")}
+    assert all(s.peers == ("keras_hub",) for s in settings)
+    assert recipe.runs[0].models == ("deeplabv3plus_resnet50",)
+    assert settings[0].model_args["output_stride"] == 32
+    assert settings[1].model_args == {}
+
+
 def test_retinanet_recipe_measures_the_issue_settings():
     recipe = load_recipe("retinanet_cpu")
     assert recipe.backends == ("tensorflow", "jax")
