@@ -21,7 +21,8 @@ import sys
 
 import keras
 
-__all__ = ["ops_for", "uses_tensorflow", "tensorflow", "static_shape"]
+__all__ = ["ops_for", "uses_tensorflow", "tensorflow", "static_shape",
+           "compiled", "compiled_with_variables"]
 
 
 def _tf_if_loaded():
@@ -141,3 +142,35 @@ def compiled(fn):
     wrapper.__doc__ = fn.__doc__
     wrapper.__name__ = fn.__name__
     return wrapper
+
+
+def compiled_with_variables(fn, variables):
+    """`fn(*arrays)` compiled as one program that reads Keras `variables`.
+
+    JAX: `jax.jit` with the variables' current values passed in as
+    arguments (`keras.StatelessScope` maps each variable to its value
+    inside), so the weights are not baked into the program as constants
+    and later assignments are seen. TensorFlow: a `tf.function` (the
+    variables are captured). Other backends: `fn` itself. Retraces when
+    array shapes change.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        variables = list(variables)
+
+        def stateless(values, *arrays):
+            with keras.StatelessScope(
+                    state_mapping=list(zip(variables, values))):
+                return fn(*arrays)
+
+        jitted = jax.jit(stateless)
+
+        def call(*arrays):
+            return jitted([v.value for v in variables], *arrays)
+
+        return call
+    if backend == "tensorflow":
+        return tensorflow().function(fn, reduce_retracing=True)
+    return fn

@@ -20,7 +20,7 @@ position in the logits tensor, so decoding is reproducible under jit.
 import keras
 from keras import ops
 
-from zoo_ops._backend import ops_for, static_shape
+from zoo_ops._backend import compiled_with_variables, ops_for, static_shape
 from zoo_ops.errors import ArgumentError, check_shape
 
 _NEG_INF = float("-inf")
@@ -364,3 +364,14 @@ def beam_search(logits_fn, prompt, max_length, beam_size, end_token_id=None,
              alive_logp, finished_seq, finished_score, _cache_state(cache))
     _, _, _, finished_seq, finished_score, _ = ops.while_loop(cond, body, state)
     return finished_seq, finished_score
+
+
+def compile_decoding(fn, variables):
+    """A decoding function compiled once per input shape.
+
+    `fn(*arrays)` runs a model (whose weights are the Keras `variables`)
+    inside `generate` or `beam_search`; the whole loop becomes one program
+    (`jax.jit` with the weights as arguments on JAX, `tf.function` on
+    TensorFlow), so a step costs no Python dispatch.
+    """
+    return compiled_with_variables(fn, variables)

@@ -28,7 +28,10 @@ def test_list_models_filters_by_task_modality_and_family():
     assert zoo.list_models(task="classification") == classifiers
     encoders = zoo.list_models(task="embedding")
     assert "bert_base_uncased" in encoders and "resnet50" not in encoders
-    assert set(zoo.list_models(modality="text")) == set(encoders)
+    decoders = zoo.list_models(task="causal_lm")
+    assert "smollm2_135m" in decoders and "bert_base_uncased" not in decoders
+    assert set(zoo.list_models(modality="text")) == set(encoders) | set(
+        decoders)
     assert zoo.list_models(family="albert") == [
         "albert_base_v2", "albert_large_v2", "albert_xlarge_v2",
         "albert_xxlarge_v2"]

@@ -11,6 +11,7 @@ zoo/convert/
   keras_hub/resnet.py, bert.py, albert.py, vit.py, retinanet.py
   huggingface/bert.py, albert.py
   efficientnet_pytorch/efficientnet.py
+  gguf/llama.py               llama.cpp's GGUF files (zoo/nlp/gguf.py reads them)
   torch_file.py               torch.save files, with a restricted unpickler
 ```
 
@@ -47,6 +48,7 @@ SOURCES = {
     "keras_hub": "zoo.convert.keras_hub",
     "huggingface": "zoo.convert.huggingface",
     "efficientnet_pytorch": "zoo.convert.efficientnet_pytorch",
+    "gguf": "zoo.convert.gguf",
 }
 #: Other names a preset may give a source.
 SOURCE_ALIASES = {"torchvision": "timm"}

@@ -1,9 +1,14 @@
 """Multi-head scaled dot-product attention with a padding mask.
 
-Shared by the transformer encoders (BERT, ALBERT) and meant for later
-decoders: separate query, key, value and output projections, each a plain
-`Dense` layer with kernel `[hidden, heads * head_dim]`, the layout of the
-original BERT and of Hugging Face checkpoints, so converters only transpose.
+Shared by the transformer encoders (BERT, ALBERT) and the decoders (Llama):
+separate query, key, value and output projections, each a plain `Dense`
+layer with kernel `[hidden, heads * head_dim]`, the layout of the original
+BERT and of Hugging Face checkpoints, so converters only transpose.
+
+Decoders add grouped key/value heads (Ainslie et al. 2023, GQA), rotary
+position embeddings on queries and keys (Su et al. 2021, RoFormer, in
+Hugging Face's half-split layout) and a key/value cache of static shape
+for incremental decoding.
 """
 
 import functools
@@ -42,6 +47,39 @@ def merge_masks(padding_mask=None, attention_mask=None):
     return mask
 
 
+def rotary_embedding(x, positions, max_wavelength=10000.0):
+    """Rotates `x` by its positions (RoFormer), half-split layout.
+
+    Dimension `i` of the first half and `i` of the second form a pair
+    rotated by the angle `position / max_wavelength ** (2 i / head_dim)`,
+    as Hugging Face's `LlamaRotaryEmbedding` and `rotate_half` compute it
+    (in float32).
+
+    Args:
+        x: `[batch, length, heads, head_dim]` float (`head_dim` even).
+        positions: `[batch, length]` or `[length]` int positions.
+        max_wavelength: the rotary base (10000; 100000 for SmolLM2).
+
+    Returns:
+        `x` rotated, in `x`'s dtype.
+    """
+    head_dim = x.shape[-1]
+    if head_dim % 2:
+        raise ValueError(f"rotary_embedding: head_dim {head_dim} is odd.")
+    half = head_dim // 2
+    exponents = ops.arange(0, half, dtype="float32") * (2.0 / head_dim)
+    inverse = ops.power(ops.cast(max_wavelength, "float32"), -exponents)
+    positions = ops.cast(positions, "float32")
+    if len(positions.shape) == 1:
+        positions = positions[None, :]
+    angles = positions[:, :, None] * inverse[None, None, :]  # [b, t, half]
+    angles = ops.concatenate([angles, angles], axis=-1)[:, :, None, :]
+    cos, sin = ops.cos(angles), ops.sin(angles)
+    x32 = ops.cast(x, "float32")
+    rotated = ops.concatenate([-x32[..., half:], x32[..., :half]], axis=-1)
+    return ops.cast(x32 * cos + rotated * sin, x.dtype)
+
+
 @functools.lru_cache(maxsize=None)
 def _jax_on_cpu():
     return keras.backend.backend() == "jax" and all(
@@ -63,7 +101,7 @@ class MultiHeadAttention(keras.layers.Layer):
     """Multi-head attention: `softmax(q k^T / sqrt(d)) v`, then a projection.
 
     Sublayers (weight paths): `query`, `key`, `value`, `output`, each a
-    `Dense` with bias.
+    `Dense` (with bias unless `use_bias=False`).
 
     Inference (and training without attention dropout) goes through
     `keras.ops.dot_product_attention`, which each backend fuses; training
@@ -77,26 +115,56 @@ class MultiHeadAttention(keras.layers.Layer):
         output_dim: int or None; None gives the query's hidden size.
         use_bias: bool, biases on the four projections.
         kernel_initializer: initialiser of the projection kernels.
+        num_key_value_heads: int or None (= `num_heads`): key and value
+            heads, each shared by `num_heads / num_key_value_heads` query
+            heads (grouped-query attention).
+        rotary_max_wavelength: float or None: rotate queries and keys by
+            their positions (`rotary_embedding`) with this base.
 
     Call args:
         query: `[batch, query_length, hidden]` float.
         key_value: None for self-attention, else
             `[batch, key_length, key_hidden]` float.
-        padding_mask: None or `[batch, key_length]` int/bool, 1 for tokens.
-        attention_mask: None or `[batch, query_length, key_length]` bool.
+        padding_mask: None or `[batch, key_length]` int/bool, 1 for tokens
+            (with a cache: `[batch, cache_length]`).
+        attention_mask: None or `[batch, query_length, key_length]` bool
+            (with a cache: `[batch, query_length, cache_length]`).
+        positions: None (0, 1, ...; from `cache_index` with a cache) or
+            `[batch, query_length]` int, the rotary positions.
+        cache: None, or `[batch, 2, cache_length, num_key_value_heads,
+            head_dim]`: keys and values of earlier positions
+            (self-attention only). The new keys and values are written at
+            `cache_index` and the queries attend the whole cache, as
+            `attention_mask` allows.
+        cache_index: scalar int, where the query's first position goes in
+            the cache.
         training: bool.
 
     Returns:
-        `[batch, query_length, output_dim]`, the query's dtype.
+        `[batch, query_length, output_dim]`, the query's dtype; with a
+        cache, `(output, updated_cache)`.
     """
 
     def __init__(self, num_heads, head_dim=None, dropout=0.0, output_dim=None,
-                 use_bias=True, kernel_initializer=None, **kwargs):
+                 use_bias=True, kernel_initializer=None,
+                 num_key_value_heads=None, rotary_max_wavelength=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if num_heads < 1:
             raise ValueError(
                 f"MultiHeadAttention: num_heads must be >= 1, got {num_heads}."
             )
+        kv_heads = num_heads if num_key_value_heads is None else int(
+            num_key_value_heads)
+        if kv_heads < 1 or num_heads % kv_heads:
+            raise ValueError(
+                f"MultiHeadAttention: num_heads={num_heads} is not a "
+                f"multiple of num_key_value_heads={num_key_value_heads}.")
+        self.num_key_value_heads = None if num_key_value_heads is None else (
+            kv_heads)
+        self._kv_heads = kv_heads
+        self.rotary_max_wavelength = (None if rotary_max_wavelength is None
+                                      else float(rotary_max_wavelength))
         self.num_heads = int(num_heads)
         self.head_dim = None if head_dim is None else int(head_dim)
         self.dropout = float(dropout)
@@ -132,29 +200,52 @@ class MultiHeadAttention(keras.layers.Layer):
             layer.build(input_shape)
             return layer
 
+        kv_inner = self._kv_heads * head_dim
         self.query_dense = dense(inner, "query", query_shape)
-        self.key_dense = dense(inner, "key", key_value_shape)
-        self.value_dense = dense(inner, "value", key_value_shape)
+        self.key_dense = dense(kv_inner, "key", key_value_shape)
+        self.value_dense = dense(kv_inner, "value", key_value_shape)
         inner_shape = tuple(query_shape[:-1]) + (inner,)
         self.output_dense = dense(self.output_dim or hidden, "output",
                                   inner_shape)
         self.dropout_layer = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy, name="dropout")
 
-    def _split_heads(self, x):
+    def _split_heads(self, x, heads=None):
         shape = ops.shape(x)
         return ops.reshape(
-            x, (shape[0], shape[1], self.num_heads, self._head_dim))
+            x, (shape[0], shape[1], heads or self.num_heads, self._head_dim))
 
     def call(self, query, key_value=None, padding_mask=None,
-             attention_mask=None, training=None):
+             attention_mask=None, positions=None, cache=None,
+             cache_index=None, training=None):
         source = query if key_value is None else key_value
         q = self._split_heads(self.query_dense(query))
-        k = self._split_heads(self.key_dense(source))
-        v = self._split_heads(self.value_dense(source))
+        k = self._split_heads(self.key_dense(source), self._kv_heads)
+        v = self._split_heads(self.value_dense(source), self._kv_heads)
+        if cache is not None and key_value is not None:
+            raise ValueError("MultiHeadAttention: a cache is for "
+                             "self-attention only.")
+        start = 0 if cache_index is None else cache_index
+        if self.rotary_max_wavelength is not None:
+            if positions is None:
+                positions = ops.arange(ops.shape(query)[1]) + start
+            q = rotary_embedding(q, positions, self.rotary_max_wavelength)
+            k = rotary_embedding(k, positions, self.rotary_max_wavelength)
+        if cache is not None:
+            zero = ops.zeros((), "int32")
+            start = ops.cast(start, "int32")
+            index = (zero, zero, start, zero, zero)
+            update = ops.stack([k, v], axis=1)
+            cache = ops.slice_update(cache, index,
+                                     ops.cast(update, cache.dtype))
+            k, v = cache[:, 0], cache[:, 1]
         mask = merge_masks(padding_mask, attention_mask)
         scale = 1.0 / float(self._head_dim) ** 0.5
         if (training and self.dropout > 0.0) or _unfused_float16(q.dtype):
+            if self._kv_heads != self.num_heads:
+                groups = self.num_heads // self._kv_heads
+                k = ops.repeat(k, groups, axis=2)
+                v = ops.repeat(v, groups, axis=2)
             # [batch, heads, query, key]
             scores = ops.einsum("btnh,bsnh->bnts", q, k) * ops.cast(
                 scale, q.dtype)
@@ -171,7 +262,10 @@ class MultiHeadAttention(keras.layers.Layer):
         shape = ops.shape(context)
         context = ops.reshape(
             context, (shape[0], shape[1], self.num_heads * self._head_dim))
-        return self.output_dense(context)
+        output = self.output_dense(context)
+        if cache is not None:
+            return output, cache
+        return output
 
     def compute_output_shape(self, query_shape, key_value_shape=None):
         return tuple(query_shape[:-1]) + (self.output_dim or query_shape[-1],)
@@ -186,5 +280,7 @@ class MultiHeadAttention(keras.layers.Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": keras.initializers.serialize(
                 self.kernel_initializer),
+            "num_key_value_heads": self.num_key_value_heads,
+            "rotary_max_wavelength": self.rotary_max_wavelength,
         })
         return config

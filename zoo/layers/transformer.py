@@ -1,10 +1,15 @@
-"""Transformer encoder block and learned position embeddings.
+"""Transformer encoder and decoder blocks, and learned position embeddings.
 
 `TransformerEncoderBlock` is the block of BERT and its kin (Vaswani et al.
 2017, "Attention Is All You Need"): self-attention, then a two-layer
 feed-forward network, each wrapped in dropout, a residual connection and a
 layer norm. `norm_first=False` (post-norm) is BERT's order;
 `norm_first=True` (pre-norm) is the GPT-2 / ViT order, for later models.
+
+`TransformerDecoderBlock` is the pre-norm causal block of the decoders:
+layer or RMS norm, the same attention (grouped key/value heads, rotary
+positions, a key/value cache), a plain or gated (SwiGLU) feed-forward
+network.
 """
 
 import keras
@@ -232,5 +237,179 @@ class PositionEmbedding(keras.layers.Layer):
         config.update({
             "max_length": self.max_length,
             "initializer": keras.initializers.serialize(self.initializer),
+        })
+        return config
+
+
+#: Norms `TransformerDecoderBlock` takes.
+NORMS = ("layer_norm", "rms_norm")
+#: Feed-forward networks it takes: `W2 act(W1 x)`, or `W2 (act(Wg x) * W1 x)`.
+FEED_FORWARDS = ("mlp", "gated")
+
+
+def make_norm(kind, epsilon, dtype, name):
+    """A layer norm or an RMS norm (Zhang and Sennrich 2019) over the last
+    axis."""
+    if kind == "rms_norm":
+        return keras.layers.RMSNormalization(epsilon=epsilon, dtype=dtype,
+                                             name=name)
+    if kind == "layer_norm":
+        return keras.layers.LayerNormalization(epsilon=epsilon, dtype=dtype,
+                                               name=name)
+    raise ValueError(f"Unknown norm {kind!r}; expected one of {NORMS}.")
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class TransformerDecoderBlock(keras.layers.Layer):
+    """A pre-norm decoder block: `x + attention(norm(x))`, then
+    `x + feed_forward(norm(x))`.
+
+    Llama: `norm="rms_norm", feed_forward="gated", activation="silu",
+    use_bias=False` with grouped key/value heads and rotary positions.
+    GPT-2: `norm="layer_norm", feed_forward="mlp",
+    activation="gelu_approximate"`, biases, learned positions outside.
+
+    Sublayers (weight paths): `attention/{query,key,value,output}`,
+    `attention_norm`, `feed_forward_norm`, `feed_forward_intermediate`
+    (Llama's `up_proj`), `feed_forward_gate` (gated only) and
+    `feed_forward_output`.
+
+    Args:
+        num_heads: int.
+        intermediate_size: int, width of the feed-forward hidden layer.
+        num_key_value_heads: int or None (= `num_heads`).
+        head_dim: int or None (`hidden / num_heads`).
+        rotary_max_wavelength: float or None (no rotary positions).
+        norm: a name in `NORMS`.
+        feed_forward: a name in `FEED_FORWARDS`.
+        activation: a name in `ACTIVATIONS`.
+        use_bias: biases on every projection.
+        norm_epsilon: float.
+        dropout, attention_dropout: float.
+        kernel_initializer: initialiser of every kernel.
+
+    Call args:
+        inputs: `[batch, length, hidden]` float.
+        attention_mask: `[batch, length, key_length]` bool (causal and
+            padding; key_length is the cache's with a cache).
+        positions, cache, cache_index: as `MultiHeadAttention`'s.
+        training: bool.
+
+    Returns:
+        `[batch, length, hidden]`; with a cache `(outputs, cache)`.
+    """
+
+    def __init__(self, num_heads, intermediate_size,
+                 num_key_value_heads=None, head_dim=None,
+                 rotary_max_wavelength=None, norm="layer_norm",
+                 feed_forward="mlp", activation="gelu", use_bias=True,
+                 norm_epsilon=1e-5, dropout=0.0, attention_dropout=0.0,
+                 kernel_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        get_activation(activation)
+        if norm not in NORMS:
+            raise ValueError(f"TransformerDecoderBlock: norm {norm!r} is "
+                             f"not one of {NORMS}.")
+        if feed_forward not in FEED_FORWARDS:
+            raise ValueError(
+                f"TransformerDecoderBlock: feed_forward {feed_forward!r} is "
+                f"not one of {FEED_FORWARDS}.")
+        self.num_heads = int(num_heads)
+        self.intermediate_size = int(intermediate_size)
+        self.num_key_value_heads = (None if num_key_value_heads is None
+                                    else int(num_key_value_heads))
+        self.head_dim = None if head_dim is None else int(head_dim)
+        self.rotary_max_wavelength = (None if rotary_max_wavelength is None
+                                      else float(rotary_max_wavelength))
+        self.norm = norm
+        self.feed_forward = feed_forward
+        self.activation = activation
+        self.use_bias = bool(use_bias)
+        self.norm_epsilon = float(norm_epsilon)
+        self.dropout = float(dropout)
+        self.attention_dropout = float(attention_dropout)
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or HostTruncatedNormal(0.02))
+
+    def build(self, inputs_shape):
+        hidden = inputs_shape[-1]
+        policy = self.dtype_policy
+        self.attention = MultiHeadAttention(
+            self.num_heads, head_dim=self.head_dim,
+            dropout=self.attention_dropout, use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer,
+            num_key_value_heads=self.num_key_value_heads,
+            rotary_max_wavelength=self.rotary_max_wavelength, dtype=policy,
+            name="attention")
+        self.attention.build(inputs_shape)
+        self.attention_norm = make_norm(self.norm, self.norm_epsilon, policy,
+                                        "attention_norm")
+        self.attention_norm.build(inputs_shape)
+        self.feed_forward_norm = make_norm(self.norm, self.norm_epsilon,
+                                           policy, "feed_forward_norm")
+        self.feed_forward_norm.build(inputs_shape)
+
+        def dense(units, name, input_shape):
+            layer = keras.layers.Dense(
+                units, use_bias=self.use_bias,
+                kernel_initializer=self.kernel_initializer, dtype=policy,
+                name=name)
+            layer.build(input_shape)
+            return layer
+
+        inner = tuple(inputs_shape[:-1]) + (self.intermediate_size,)
+        self.feed_forward_intermediate = dense(
+            self.intermediate_size, "feed_forward_intermediate", inputs_shape)
+        self.feed_forward_gate = dense(
+            self.intermediate_size, "feed_forward_gate",
+            inputs_shape) if self.feed_forward == "gated" else None
+        self.feed_forward_output = dense(hidden, "feed_forward_output", inner)
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=policy,
+                                                  name="dropout")
+        self._activation_fn = get_activation(self.activation)
+
+    def call(self, inputs, attention_mask=None, positions=None, cache=None,
+             cache_index=None, training=None):
+        x = inputs
+        branch = self.attention(
+            self.attention_norm(x), attention_mask=attention_mask,
+            positions=positions, cache=cache, cache_index=cache_index,
+            training=training)
+        if cache is not None:
+            branch, cache = branch
+        x = x + self.dropout_layer(branch, training=training)
+        branch = self.feed_forward_norm(x)
+        if self.feed_forward_gate is not None:
+            branch = (self._activation_fn(self.feed_forward_gate(branch))
+                      * self.feed_forward_intermediate(branch))
+        else:
+            branch = self._activation_fn(
+                self.feed_forward_intermediate(branch))
+        branch = self.feed_forward_output(branch)
+        x = x + self.dropout_layer(branch, training=training)
+        if cache is not None:
+            return x, cache
+        return x
+
+    def compute_output_shape(self, inputs_shape, *args, **kwargs):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "num_heads": self.num_heads,
+            "intermediate_size": self.intermediate_size,
+            "num_key_value_heads": self.num_key_value_heads,
+            "head_dim": self.head_dim,
+            "rotary_max_wavelength": self.rotary_max_wavelength,
+            "norm": self.norm,
+            "feed_forward": self.feed_forward,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "norm_epsilon": self.norm_epsilon,
+            "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
+            "kernel_initializer": keras.initializers.serialize(
+                self.kernel_initializer),
         })
         return config

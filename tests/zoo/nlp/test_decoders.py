@@ -1,0 +1,330 @@
+"""Decoders on tiny random models: grouped-query and rotary attention,
+cached against uncached generation, left-padded batches, the GGUF reader
+and converter on files written here, and byte-level BPE against Hugging
+Face `tokenizers` on a vocabulary trained in the test."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from model_test_case import assert_close
+from zoo.errors import WeightsError
+from zoo.layers.attention import MultiHeadAttention, rotary_embedding
+from zoo.nlp.bpe import BytePairTokenizer
+from zoo.nlp.decoders.causal_lm import CausalLM
+from zoo.nlp.decoders.llama import LlamaBackbone
+
+TINY = dict(vocabulary_size=97, num_layers=2, hidden_size=32,
+            intermediate_size=48, num_heads=4, num_key_value_heads=2,
+            rope_max_wavelength=500.0, max_sequence_length=48,
+            norm_epsilon=1e-5, tie_word_embeddings=True)
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog. " * 3,
+    "Numbers: 12345, 3.14159 and 2026-12-04; don't, won't, it's.",
+    "Héllo wörld, naïve café! 我爱北京天安门. Ωμέγα.",
+    "def fibonacci(n):\n    if n < 2:\n        return n\n",
+    "<|im_start|>user\nHi there<|im_end|>\n",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    keras.utils.set_random_seed(7)
+    return CausalLM(LlamaBackbone(**TINY))
+
+
+def test_rotary_embedding_is_the_half_split_rotation():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 5, 3, 8)).astype("float32")
+    positions = np.array([[0, 1, 2, 3, 4], [7, 8, 9, 10, 11]])
+    half = 4
+    inverse = 100.0 ** (-np.arange(half) * 2.0 / 8)
+    angles = positions[:, :, None] * inverse  # [b, t, half]
+    cos = np.cos(np.concatenate([angles, angles], -1))[:, :, None]
+    sin = np.sin(np.concatenate([angles, angles], -1))[:, :, None]
+    rotated = np.concatenate([-x[..., half:], x[..., :half]], -1)
+    expected = x * cos + rotated * sin
+    assert_close(rotary_embedding(x, positions, 100.0), expected, atol=1e-5,
+                 what="rotary")
+
+
+def test_grouped_query_attention_is_multi_head_with_shared_heads():
+    """Two key/value heads shared by four query heads equal four-head
+    attention whose key and value heads repeat in groups."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 6, 16)).astype("float32")
+    grouped = MultiHeadAttention(4, num_key_value_heads=2, use_bias=False,
+                                 rotary_max_wavelength=100.0)
+    grouped.build((None, None, 16))
+    full = MultiHeadAttention(4, use_bias=False, rotary_max_wavelength=100.0)
+    full.build((None, None, 16))
+    for layer in (grouped.query_dense, grouped.key_dense,
+                  grouped.value_dense, grouped.output_dense):
+        layer.kernel.assign(rng.normal(size=layer.kernel.shape) * 0.3)
+
+    def repeat(kernel):  # [16, 2 * 4] -> [16, 4 * 4], heads 0 0 1 1
+        heads = np.asarray(kernel).reshape(16, 2, 4)
+        return np.repeat(heads, 2, axis=1).reshape(16, 16)
+
+    full.query_dense.kernel.assign(grouped.query_dense.kernel)
+    full.key_dense.kernel.assign(repeat(grouped.key_dense.kernel))
+    full.value_dense.kernel.assign(repeat(grouped.value_dense.kernel))
+    full.output_dense.kernel.assign(grouped.output_dense.kernel)
+    causal = np.tril(np.ones((6, 6), bool))[None].repeat(2, 0)
+    assert_close(grouped(x, attention_mask=causal),
+                 full(x, attention_mask=causal), atol=1e-5, what="GQA")
+    # The explicit-probabilities path (attention dropout) agrees too.
+    assert_close(grouped(x, attention_mask=causal, training=True),
+                 full(x, attention_mask=causal), atol=1e-5,
+                 what="GQA, unfused")
+
+
+def test_cached_greedy_is_uncached_recomputation(tiny_lm):
+    """Prompts of different lengths, left-padded into one batch: the cache
+    gives exactly the ids of recomputing the whole sequence every step,
+    and each row those of its prompt alone."""
+    prompts = [[5, 9, 13, 2, 40, 41, 7], [60, 3], [11, 12, 13, 14]]
+    cached = tiny_lm.generate(prompts, max_new_tokens=8, return_ids=True,
+                              stop_token_ids=[])
+    uncached = tiny_lm.generate(prompts, max_new_tokens=8, return_ids=True,
+                                stop_token_ids=[], use_cache=False)
+    assert cached == uncached
+    assert all(len(row) == 8 for row in cached)
+    alone = tiny_lm.generate([prompts[1]], max_new_tokens=8,
+                             return_ids=True, stop_token_ids=[])
+    assert alone[0] == cached[1]
+
+
+def test_cached_logits_equal_the_full_forward_pass(tiny_lm):
+    """The prompt's last logits through the cache (prefill, then one step)
+    equal the functional model's."""
+    ids = np.array([[4, 8, 15, 16, 23, 42]], "int32")
+    full = tiny_lm.predict_on_batch({"token_ids": ids,
+                                     "padding_mask": np.ones_like(ids)})
+    backbone = tiny_lm.backbone
+    cache = backbone.empty_cache(1, 10)
+    pads = keras.ops.zeros((1,), "int32")
+    positions, mask = tiny_lm._step_inputs(pads, 0, 5, 10)
+    _, cache = backbone.call_with_cache(ids[:, :5], cache, 0, positions, mask)
+    positions, mask = tiny_lm._step_inputs(pads, 5, 1, 10)
+    step, _ = backbone.call_with_cache(ids[:, 5:], cache, 5, positions, mask)
+    assert_close(step[:, 0], full[:, 5], atol=1e-5, what="cached logits")
+
+
+def test_sampling_is_seeded_and_beam_search_runs(tiny_lm):
+    prompts = [[5, 9, 13], [7, 1, 2]]
+    kwargs = dict(max_new_tokens=6, return_ids=True, stop_token_ids=[])
+    a = tiny_lm.generate(prompts, sampler="top_k", top_k=5, seed=1, **kwargs)
+    b = tiny_lm.generate(prompts, sampler="top_k", top_k=5, seed=1, **kwargs)
+    c = tiny_lm.generate(prompts, sampler="top_k", top_k=5, seed=2, **kwargs)
+    assert a == b and a != c
+    beams = tiny_lm.generate(prompts, sampler="beam", num_beams=3, **kwargs)
+    greedy = tiny_lm.generate(prompts, **kwargs)
+    assert [len(r) for r in beams] == [6, 6]
+    one_beam = tiny_lm.generate(prompts, sampler="beam", num_beams=1,
+                                **kwargs)
+    assert one_beam == greedy
+
+
+def test_untied_head_and_bad_arguments():
+    untied = LlamaBackbone(**{**TINY, "tie_word_embeddings": False,
+                              "num_layers": 1})
+    assert untied.lm_head is not None
+    lm = CausalLM(untied)
+    ids = np.ones((1, 3), "int32")
+    out = lm.predict_on_batch({"token_ids": ids, "padding_mask": ids})
+    assert out.shape == (1, 3, 97)
+    tied = LlamaBackbone(**{**TINY, "num_layers": 1})
+    assert lm.count_params() == untied.count_params() == (
+        tied.count_params() + 32 * 97)
+    with pytest.raises(ValueError, match="num_heads=4 is not a multiple of "
+                                         "num_key_value_heads=3"):
+        LlamaBackbone(**{**TINY, "num_key_value_heads": 3})
+
+
+# --- byte-level BPE against Hugging Face tokenizers ---------------------------
+
+
+def _trained_tokenizer(digits):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers.trainers import BpeTrainer
+
+    tokenizer = Tokenizer(models.BPE())
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = (pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if digits else byte_level)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = BpeTrainer(
+        vocab_size=420, special_tokens=["<|endoftext|>", "<|im_start|>",
+                                        "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False)
+    tokenizer.train_from_iterator(CORPUS * 4, trainer)
+    data = json.loads(tokenizer.to_str())
+    vocab = data["model"]["vocab"]
+    tokens = [None] * len(vocab)
+    for token, index in vocab.items():
+        tokens[index] = token
+    for added in data["added_tokens"]:
+        tokens[added["id"]] = added["content"]
+    merges = [m if isinstance(m, str) else " ".join(m)
+              for m in data["model"]["merges"]]
+    ours = BytePairTokenizer(
+        tokens, merges,
+        special_tokens=[a["content"] for a in data["added_tokens"]],
+        pre_tokenizer="smollm" if digits else "gpt2", eos_token_id=0)
+    return tokenizer, ours
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize("digits", [False, True])
+def test_byte_level_bpe_ids_are_tokenizers(digits):
+    reference, ours = _trained_tokenizer(digits)
+    texts = CORPUS + ["  leading spaces and\ttabs\n\nnewlines  ",
+                      "unseen: zyxwv 98765 ¿qué? 🙂",
+                      "<|im_start|>assistant\nSure.<|im_end|><|endoftext|>",
+                      ""]
+    for text in texts:
+        expected = reference.encode(text).ids
+        assert ours.encode(text) == expected, text
+        assert ours.decode(expected) == reference.decode(
+            expected, skip_special_tokens=False), text
+
+
+@pytest.mark.one_backend
+def test_chat_templates_render_in_the_sandbox():
+    tokenizer = BytePairTokenizer(
+        ["a"], [], chat_template=(
+            "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n"
+            "{% endfor %}{% if add_generation_prompt %}<assistant>"
+            "{% endif %}"))
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}])
+    assert text == "<user>Hi\n<assistant>"
+    from jinja2.exceptions import SecurityError
+
+    evil = BytePairTokenizer(["a"], [], chat_template=(
+        "{{ messages.__class__.__mro__[1].__subclasses__() }}"))
+    with pytest.raises(SecurityError):
+        evil.apply_chat_template([])
+
+
+# --- GGUF files written here ----------------------------------------------------
+
+
+def _llama_cpp_permute(weight, heads):
+    """llama.cpp's `convert_hf_to_gguf.py` row order of q/k projections."""
+    return (weight.reshape(heads, 2, weight.shape[0] // heads // 2,
+                           *weight.shape[1:])
+            .swapaxes(1, 2).reshape(weight.shape))
+
+
+def _write_gguf(path, model, architecture="llama", tensor_type=None):
+    import gguf
+
+    b = model.backbone
+    writer = gguf.GGUFWriter(str(path), architecture)
+    writer.add_block_count(b.num_layers)
+    writer.add_context_length(b.max_sequence_length)
+    writer.add_embedding_length(b.hidden_size)
+    writer.add_feed_forward_length(b.intermediate_size)
+    writer.add_head_count(b.num_heads)
+    writer.add_head_count_kv(b.num_key_value_heads)
+    writer.add_rope_freq_base(b.rope_max_wavelength)
+    writer.add_layer_norm_rms_eps(b.norm_epsilon)
+    writer.add_vocab_size(b.vocabulary_size)
+    writer.add_tokenizer_model("gpt2")
+    tokens = ["tt"] + [f"t{i}" for i in range(1, b.vocabulary_size - 1)]
+    writer.add_token_list(tokens + ["t"])
+    writer.add_token_merges(["t t"])
+    writer.add_token_types([1] * b.vocabulary_size)
+    writer.add_eos_token_id(1)
+
+    def w(layer):
+        return np.asarray(b.get_layer(layer).kernel).T
+
+    arrays = {"token_embd.weight": np.asarray(
+        b.token_embedding.embeddings),
+        "output_norm.weight": np.asarray(b.get_layer("final_norm").scale)}
+    for i, block in enumerate(b.transformer_layers):
+        att = block.attention
+        arrays.update({
+            f"blk.{i}.attn_norm.weight": np.asarray(
+                block.attention_norm.scale),
+            f"blk.{i}.ffn_norm.weight": np.asarray(
+                block.feed_forward_norm.scale),
+            f"blk.{i}.attn_q.weight": _llama_cpp_permute(
+                np.asarray(att.query_dense.kernel).T, b.num_heads),
+            f"blk.{i}.attn_k.weight": _llama_cpp_permute(
+                np.asarray(att.key_dense.kernel).T, b.num_key_value_heads),
+            f"blk.{i}.attn_v.weight": np.asarray(att.value_dense.kernel).T,
+            f"blk.{i}.attn_output.weight": np.asarray(
+                att.output_dense.kernel).T,
+            f"blk.{i}.ffn_gate.weight": np.asarray(
+                block.feed_forward_gate.kernel).T,
+            f"blk.{i}.ffn_up.weight": np.asarray(
+                block.feed_forward_intermediate.kernel).T,
+            f"blk.{i}.ffn_down.weight": np.asarray(
+                block.feed_forward_output.kernel).T,
+        })
+    for name, array in arrays.items():
+        array = np.ascontiguousarray(array, dtype="float32")
+        if tensor_type is not None and name == "blk.0.ffn_up.weight":
+            rows, cols = array.shape
+            size = gguf.GGML_QUANT_SIZES[tensor_type]
+            raw = np.zeros((rows, cols // size[0] * size[1]), "uint8")
+            writer.add_tensor(name, raw, raw_dtype=tensor_type)
+            continue
+        if name.endswith("ffn_down.weight"):  # one half-precision tensor
+            writer.add_tensor(name, array.astype("float16"))
+            continue
+        writer.add_tensor(name, array)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_gguf_round_trip_gives_the_same_logits(tiny_lm, tmp_path):
+    """A tiny model written as llama.cpp writes one (q and k rows
+    permuted, one float16 tensor) loads with its logits."""
+    from zoo.convert.gguf import load_causal_lm
+
+    path = _write_gguf(tmp_path / "tiny.gguf", tiny_lm)
+    loaded = load_causal_lm(path)
+    assert loaded.backbone.num_key_value_heads == 2
+    assert loaded.count_params() == tiny_lm.count_params()
+    ids = np.array([[3, 1, 4, 1, 5, 9, 2, 6]], "int32")
+    inputs = {"token_ids": ids, "padding_mask": np.ones_like(ids)}
+    # ffn_down went through float16: the logits agree to its precision.
+    assert_close(loaded.predict_on_batch(inputs),
+                 tiny_lm.predict_on_batch(inputs), atol=2e-3,
+                 what="GGUF logits")
+    assert loaded.tokenizer.encode("ttt") == [0, 96]
+
+
+def test_gguf_refuses_unknown_architectures_and_types(tiny_lm, tmp_path):
+    import gguf
+
+    from zoo.nlp.gguf import GGUFFile
+
+    mamba = _write_gguf(tmp_path / "mamba.gguf", tiny_lm,
+                        architecture="mamba")
+    with pytest.raises(WeightsError, match="architecture 'mamba' is not one"):
+        GGUFFile(mamba)
+    unsupported = _write_gguf(tmp_path / "q8_1.gguf", tiny_lm,
+                          tensor_type=gguf.GGMLQuantizationType.Q8_1)
+    with pytest.raises(WeightsError, match=r"\['Q8_1'\] are not dequantised"):
+        GGUFFile(unsupported)
+    with pytest.raises(WeightsError, match="not a readable GGUF file"):
+        GGUFFile(_not_gguf(tmp_path))
+
+
+def _not_gguf(tmp_path):
+    path = tmp_path / "text.gguf"
+    path.write_text("not a gguf file")
+    return path

@@ -1,0 +1,1 @@
+"""Decoder-only language models: backbones over token ids, and `CausalLM`."""
