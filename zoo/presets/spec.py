@@ -87,6 +87,11 @@ def load_spec(info, options):
         loading.load_converted(model, path, info.weights.converter,
                                include_head=plan.include_head, source=source)
         loading.say_new_head(plan, model, info.name, info.num_classes)
+    if info.weights.converter == "gguf":
+        # A GGUF file carries its own tokenizer and chat template.
+        if options.load_weights:
+            loading.attach_gguf_tokenizer(model, path)
+        return model
     if info.is_text:
         assets = fetch_assets(info, options.load_weights)
         if assets is None:
