@@ -328,3 +328,50 @@ def _not_gguf(tmp_path):
     path = tmp_path / "text.gguf"
     path.write_text("not a gguf file")
     return path
+
+
+# --- GPT-2 ---------------------------------------------------------------------
+
+
+@pytest.mark.one_backend
+def test_gpt2_base_has_keras_hubs_count(monkeypatch):
+    from testing_utils import zero_host_initializers
+
+    zero_host_initializers(monkeypatch)
+    # keras-hub's gpt2_base_en (and Hugging Face's GPT2Model) count.
+    backbone = zoo.create_model("gpt2_base", task=None)
+    assert backbone.count_params() == 124_439_808
+
+
+def test_gpt2_caches_its_learned_positions():
+    keras.utils.set_random_seed(3)
+    lm = zoo.create_model("gpt2_base", num_layers=2, hidden_size=32,
+                          num_heads=4, vocabulary_size=90,
+                          max_sequence_length=32, dropout=0.0)
+    prompts = [[5, 9, 13, 2, 40, 41], [60, 3]]
+    cached = lm.generate(prompts, max_new_tokens=6, stop_token_ids=[])
+    assert cached == lm.generate(prompts, max_new_tokens=6,
+                                 stop_token_ids=[], use_cache=False)
+    assert cached[1] == lm.generate([prompts[1]], max_new_tokens=6,
+                                    stop_token_ids=[])[0]
+
+
+@pytest.mark.one_backend
+def test_gpt2_takes_a_vocabulary_and_merges(tmp_path):
+    reference, ours = _trained_tokenizer(digits=False)
+    data = json.loads(reference.to_str())
+    vocab = {**data["model"]["vocab"],
+             **{a["content"]: a["id"] for a in data["added_tokens"]}}
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    merges = [m if isinstance(m, str) else " ".join(m)
+              for m in data["model"]["merges"]]
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n"
+                                         + "\n".join(merges) + "\n")
+    lm = zoo.create_model("gpt2_base", num_layers=1, hidden_size=16,
+                          num_heads=2, vocabulary_size=len(vocab),
+                          vocabulary=tmp_path / "vocab.json",
+                          merges=tmp_path / "merges.txt")
+    text = "The quick brown fox, 3.14!"
+    assert lm.tokenizer.encode(text) == reference.encode(text).ids
+    assert lm.tokenizer.eos_token_id == vocab["<|endoftext|>"]
+    assert isinstance(lm.generate([text], max_new_tokens=3)[0], str)

@@ -30,6 +30,37 @@ from zoo.task import Task
 SAMPLERS = ("greedy", "top_k", "top_p", "random", "beam")
 
 
+def bpe_from_files(vocabulary, merges):
+    """A GPT-2 style `BytePairTokenizer` from a vocabulary and merges (lists,
+    a dict, or the paths of `vocab.json` / `merges.txt`)."""
+    import json
+    import os
+
+    from zoo.nlp.bpe import BytePairTokenizer
+
+    if isinstance(vocabulary, (str, os.PathLike)):
+        with open(vocabulary, encoding="utf-8") as f:
+            vocabulary = json.load(f)
+    if isinstance(vocabulary, dict):
+        tokens = [None] * len(vocabulary)
+        for token, index in vocabulary.items():
+            tokens[int(index)] = token
+        if any(t is None for t in tokens):
+            raise VocabularyError("The vocabulary's ids are not 0..n-1.")
+        vocabulary = tokens
+    if merges is None:
+        raise VocabularyError("A byte-level BPE vocabulary needs its merges.")
+    if isinstance(merges, (str, os.PathLike)):
+        with open(merges, encoding="utf-8") as f:
+            merges = [line.rstrip("\n") for line in f
+                      if line.strip() and not line.startswith("#version")]
+    end = "<|endoftext|>"
+    special = [end] if end in vocabulary else []
+    end_id = vocabulary.index(end) if special else None
+    return BytePairTokenizer(vocabulary, merges, special_tokens=special,
+                             bos_token_id=end_id, eos_token_id=end_id)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class TokenLogits(keras.layers.Layer):
     """Next-token logits of hidden states through the backbone's head (the
@@ -57,6 +88,11 @@ class CausalLM(Task):
             `empty_cache` and `call_with_cache`.
         tokenizer: a `BytePairTokenizer` (so `generate` takes strings), or
             None (token ids only).
+        vocabulary, merges: instead of `tokenizer`, a byte-level BPE
+            vocabulary (a `{token: id}` dict, a list, or the path of a
+            `vocab.json`) and its merges (a list of `"a b"`, or the path of
+            a `merges.txt`), as GPT-2 ships them; `<|endoftext|>` is then the
+            end of sequence.
 
     Call args:
         `{"token_ids", "padding_mask"}`, `[batch, length]` int32.
@@ -69,7 +105,8 @@ class CausalLM(Task):
             backbone's embedding rows (both named).
     """
 
-    def __init__(self, backbone, tokenizer=None, preprocessor=None, **kwargs):
+    def __init__(self, backbone, tokenizer=None, preprocessor=None,
+                 vocabulary=None, merges=None, **kwargs):
         inputs = {name: keras.Input((None,), dtype="int32", name=name)
                   for name in ("token_ids", "padding_mask")}
         hidden = backbone(inputs)
@@ -79,6 +116,8 @@ class CausalLM(Task):
         self.preprocessor = preprocessor
         self.tokenizer = None
         self._compiled = {}
+        if tokenizer is None and vocabulary is not None:
+            tokenizer = bpe_from_files(vocabulary, merges)
         if tokenizer is not None:
             self.set_tokenizer(tokenizer)
 
@@ -188,12 +227,9 @@ class CausalLM(Task):
             def logits_fn(sequence, index, cache):
                 positions, mask = self._step_inputs(cache["pads"], 0,
                                                     max_length, max_length)
-                x = backbone.token_embedding(sequence)
-                for block in backbone.transformer_layers:
-                    x = block(x, attention_mask=mask, positions=positions)
-                x = backbone.get_layer("final_norm")(x)
-                hidden = ops.take(x, ops.reshape(index - 1, (1,)), axis=1)
-                return backbone.logits(hidden)[:, 0], cache
+                logits = backbone.forward(sequence, positions, mask)
+                last = ops.take(logits, ops.reshape(index - 1, (1,)), axis=1)
+                return last[:, 0], cache
 
         sampler = settings["sampler"]
         end = settings["end_token_id"]
