@@ -13,7 +13,67 @@ from zoo.presets.formats import PresetFormat, register_format
 
 WEIGHTS_FILE = "model.safetensors"
 VOCABULARY_FILES = {"bert": "vocab.txt", "albert": "spiece.model"}
-OPTIONAL_FILES = ("tokenizer_config.json", "sentence_bert_config.json")
+OPTIONAL_FILES = ("tokenizer_config.json", "sentence_bert_config.json",
+                  "tokenizer.json")
+#: model types that load as a `CausalLM` (with `tokenizer.json`'s BPE).
+DECODERS = ("llama", "gpt2")
+
+
+def decoder_tokenizer(path):
+    """The `BytePairTokenizer` of a decoder directory's `tokenizer.json`
+    (with `tokenizer_config.json`'s chat template and special tokens), or
+    None without one.
+
+    Raises:
+        PresetError: a tokenizer that is not byte-level BPE.
+    """
+    from zoo.nlp.bpe import BytePairTokenizer
+
+    path = Path(path)
+    if not (path / "tokenizer.json").is_file():
+        return None
+    data = read_json(path / "tokenizer.json")
+    model = data.get("model") or {}
+    if model.get("type") != "BPE" or "ByteLevel" not in json_text(
+            data.get("pre_tokenizer")):
+        raise PresetError(
+            f"{path / 'tokenizer.json'} is not a byte-level BPE tokenizer "
+            "(the one zoo's decoders read).")
+    vocab = dict(model["vocab"])
+    for added in data.get("added_tokens", []):
+        vocab[added["content"]] = added["id"]
+    tokens = [None] * (max(vocab.values()) + 1)
+    for token, index in vocab.items():
+        tokens[index] = token
+    tokens = [t if t is not None else f"<unused_{i}>"
+              for i, t in enumerate(tokens)]
+    merges = [m if isinstance(m, str) else " ".join(m)
+              for m in model.get("merges", [])]
+    config = {}
+    if (path / "tokenizer_config.json").is_file():
+        config = read_json(path / "tokenizer_config.json")
+
+    def token_id(key):
+        value = config.get(key)
+        if isinstance(value, dict):
+            value = value.get("content")
+        return vocab.get(value) if value is not None else None
+
+    digits = "individual_digits" in json_text(data.get("pre_tokenizer"))
+    return BytePairTokenizer(
+        tokens, merges,
+        special_tokens=[a["content"] for a in data.get("added_tokens", [])],
+        pre_tokenizer="smollm" if digits else "gpt2",
+        bos_token_id=token_id("bos_token"), eos_token_id=token_id("eos_token"),
+        pad_token_id=token_id("pad_token"),
+        chat_template=config.get("chat_template"))
+
+
+def json_text(value):
+    """`value` as JSON text (to look for a pre-tokenizer's type)."""
+    import json
+
+    return json.dumps(value)
 
 
 def huggingface_preprocessing(path, config):
@@ -87,8 +147,10 @@ class HuggingFaceFormat(PresetFormat):
         from zoo.convert.huggingface import converter_for
 
         converter = converter_for(config)
-        plan = loading.plan_model(options, default_task=None,
-                                  head_classes=None, source=str(path))
+        decoder = config.get("model_type") in DECODERS
+        plan = loading.plan_model(
+            options, default_task="causal_lm" if decoder else None,
+            head_classes=None, source=str(path))
         try:
             backbone = converter.build_backbone(config,
                                                 **plan.backbone_kwargs)
@@ -104,6 +166,11 @@ class HuggingFaceFormat(PresetFormat):
                     "weights in the safetensors format.")
             loading.load_converted(model, weights, "huggingface",
                                    include_head=False, source=str(path))
+        if decoder:
+            tokenizer = decoder_tokenizer(path)
+            if tokenizer is not None and hasattr(model, "set_tokenizer"):
+                model.set_tokenizer(tokenizer)
+            return model
         preprocessing, assets = huggingface_preprocessing(path, config)
         if preprocessing is not None:
             loading.attach_text_preprocessor(

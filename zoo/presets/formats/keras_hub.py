@@ -8,6 +8,8 @@ family's keras-hub converter (`zoo/convert/keras_hub/`) then gives the zoo
 model. The tokenizer is read from the directory's assets.
 """
 
+from pathlib import Path
+
 import numpy as np
 
 from zoo.presets import loading
@@ -16,6 +18,19 @@ from zoo.presets.formats import PresetFormat, register_format
 WEIGHTS_FILE = "model.weights.h5"
 TOKENIZER_FILES = ("assets/tokenizer/vocabulary.txt",
                    "assets/tokenizer/vocabulary.spm")
+#: keras-hub's byte-level BPE assets (GPT-2).
+BPE_FILES = ("assets/tokenizer/vocabulary.json",
+             "assets/tokenizer/merges.txt")
+
+
+def _decoder_tokenizer(path):
+    """A GPT-2 style tokenizer from the directory's BPE assets, or None."""
+    from zoo.nlp.decoders.causal_lm import bpe_from_files
+
+    vocabulary, merges = (Path(path) / f for f in BPE_FILES)
+    if not (vocabulary.is_file() and merges.is_file()):
+        return None
+    return bpe_from_files(vocabulary, merges)
 
 
 def _preprocessor(path, encoder):
@@ -150,6 +165,8 @@ class KerasHubFormat(PresetFormat):
         for vocabulary in TOKENIZER_FILES:
             if fetch(vocabulary, optional=True) is not None:
                 break
+        for name in BPE_FILES:
+            fetch(name, optional=True)
 
     def load(self, path, config, options):
         import keras
@@ -168,7 +185,8 @@ class KerasHubFormat(PresetFormat):
         if options.load_weights:
             loading.load_keras_weights(reference, path / MODEL_WEIGHTS_FILE,
                                        str(path))
-        plan = loading.plan_model(options, default_task=None,
+        task = getattr(converter, "task", None)
+        plan = loading.plan_model(options, default_task=task,
                                   head_classes=None, source=str(path))
         backbone = converter.build_backbone(reference,
                                             **plan.backbone_kwargs)
@@ -177,6 +195,11 @@ class KerasHubFormat(PresetFormat):
         assign_converted(backbone, converter, reference, include_head=False,
                          source=f"keras-hub {reference.name}")
         model = loading.assemble(plan, backbone)
+        if task == "causal_lm":
+            tokenizer = _decoder_tokenizer(path)
+            if tokenizer is not None and hasattr(model, "set_tokenizer"):
+                model.set_tokenizer(tokenizer)
+            return model
         encoder = backbone
         if hasattr(encoder, "max_sequence_length"):
             loading.attach_text_preprocessor(model,
