@@ -3,10 +3,16 @@ final hidden states out, and the methods `CausalLM` decodes with
 (`logits`, `empty_cache`, `call_with_cache`)."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from zoo.backbone import Backbone
 from zoo.errors import SequenceTooLongError
+
+#: The projections `enable_lora` adapts by default (all of a block's).
+LORA_TARGETS = ("attention/query", "attention/key", "attention/value",
+                "attention/output", "feed_forward_gate",
+                "feed_forward_intermediate", "feed_forward_output")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -118,3 +124,66 @@ class DecoderBackbone(Backbone):
         for block in self.transformer_layers:
             x = block(x, attention_mask=attention_mask, positions=positions)
         return self.logits(self.get_layer("final_norm")(x))
+
+    # --- LoRA ---------------------------------------------------------------
+
+    def lora_layers(self, targets=LORA_TARGETS):
+        """The `Dense` projections of every block named by `targets`."""
+        layers = []
+        for block in self.transformer_layers:
+            for layer in block._flatten_layers(include_self=False):
+                if not isinstance(layer, keras.layers.Dense):
+                    continue
+                name = layer.path.split(f"{block.name}/", 1)[-1]
+                if name in targets:
+                    layers.append(layer)
+        return layers
+
+    def enable_lora(self, rank, lora_alpha=None, targets=LORA_TARGETS):
+        """Low-rank adaptation (Hu et al. 2021) through Keras' own
+        `Dense.enable_lora`: each targeted projection gains `rank`-wide
+        factors `A`, `B` (`B` zero, so the model is unchanged), and every
+        other weight is frozen, so training changes the factors only.
+
+        Args:
+            rank: int, the factors' width.
+            lora_alpha: float or None (= rank): the update is scaled by
+                `lora_alpha / rank`.
+            targets: block projections to adapt (`LORA_TARGETS`).
+
+        Returns:
+            int, the LoRA parameters added (now the only trainable ones).
+        """
+        layers = self.lora_layers(targets)
+        if not layers:
+            raise ValueError(f"{self.name}: no projection matches {targets}.")
+        added = 0
+        for layer in layers:
+            layer.enable_lora(rank, lora_alpha=lora_alpha)
+            added += int(np.prod(layer.lora_kernel_a.shape)
+                         + np.prod(layer.lora_kernel_b.shape))
+        for variable in self.weights:
+            if "lora_kernel" not in variable.path:
+                variable.trainable = False
+        return added
+
+    def lora_state(self):
+        """`{weight path: array}` of the LoRA factors (what a fine-tune
+        saves: `numpy.savez(path, **lm.backbone.lora_state())`)."""
+        return {v.path: np.asarray(v) for v in self.weights
+                if "lora_kernel" in v.path}
+
+    def merged(self):
+        """A copy without LoRA whose kernels are `W + (alpha / rank) A B`
+        (what an export serves), all weights trainable."""
+        from zoo.weights import assign_state
+
+        config = self.get_config()
+        copy = type(self).from_config(config)
+        state = {v.path: np.asarray(v) for v in self.weights
+                 if "lora_kernel" not in v.path}
+        for layer in self.lora_layers():
+            if getattr(layer, "lora_enabled", False):
+                state[layer._kernel.path] = np.asarray(layer.kernel)
+        assign_state(copy, state, source=f"{self.name} (LoRA merged)")
+        return copy

@@ -344,6 +344,46 @@ class CausalLM(Task):
             return results
         return [self.tokenizer.decode(row) for row in results]
 
+    # --- training -------------------------------------------------------------
+
+    def call(self, inputs, training=None, mask=None):
+        """The functional graph on `token_ids` and `padding_mask` (a
+        `loss_mask` beside them is for `compute_loss`)."""
+        if isinstance(inputs, dict) and "loss_mask" in inputs:
+            inputs = {k: inputs[k] for k in ("token_ids", "padding_mask")}
+        return super().call(inputs, training=training, mask=mask)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        """Next-token cross-entropy when `fit` gets no labels.
+
+        With `y=None` the labels are the inputs shifted by one: position
+        `t` predicts token `t + 1`, weighted by `x["loss_mask"]` when given
+        (0 on a chat prompt, so only the answer is learned) or else
+        `x["padding_mask"]`, averaged over the weighted tokens. With labels
+        (and a compiled loss) Keras' own `compute_loss` runs.
+        """
+        if y is not None or not (isinstance(x, dict) and "token_ids" in x):
+            return super().compute_loss(x, y, y_pred, sample_weight,
+                                        training=training)
+        labels = x["token_ids"][:, 1:]
+        weights = x.get("loss_mask", x["padding_mask"])
+        weights = ops.cast(weights[:, 1:], "float32")
+        logits = ops.cast(y_pred[:, :-1], "float32")
+        losses = keras.losses.sparse_categorical_crossentropy(
+            labels, logits, from_logits=True)
+        loss = ops.sum(losses * weights) / ops.maximum(ops.sum(weights), 1.0)
+        if self.losses:
+            loss = loss + ops.sum(ops.stack(
+                [ops.cast(extra, "float32") for extra in self.losses]))
+        return loss
+
+    def merge_lora(self):
+        """A `CausalLM` on `backbone.merged()` (LoRA folded into the
+        kernels), with this model's tokenizer."""
+        return CausalLM(self.backbone.merged(), tokenizer=self.tokenizer,
+                        name=self.name)
+
     def next_token_logits(self, prompts, chat=False):
         """The logits of the token after each prompt (one forward pass,
         no cache), `[batch, vocabulary_size]` float32 numpy."""
