@@ -1,0 +1,128 @@
+"""The causal_lm experiment: packed text, chats with the prompt masked,
+LoRA from the config, and a tiny decoder whose loss falls on a text
+file."""
+
+import json
+
+import numpy as np
+import pytest
+
+import training
+from training.config.base import ConfigError
+from training.data.text import IGNORE_LABEL
+from training.registry import get_task
+from training.tasks.causal_lm import chat_rows, pack_documents
+from zoo.nlp.bpe import BytePairTokenizer
+
+LINES = ["the cat sat on the mat", "a dog ran in the park",
+         "the cat and the dog", "one two three four five"]
+
+
+def _tokenizer_files(directory):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from tokenizers.trainers import BpeTrainer
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.train_from_iterator(
+        LINES * 4, BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                              initial_alphabet=(
+                                  pre_tokenizers.ByteLevel.alphabet()),
+                              show_progress=False))
+    data = json.loads(tokenizer.to_str())
+    (directory / "vocab.json").write_text(json.dumps(data["model"]["vocab"]))
+    merges = [m if isinstance(m, str) else " ".join(m)
+              for m in data["model"]["merges"]]
+    (directory / "merges.txt").write_text("\n".join(merges) + "\n")
+    return len(data["model"]["vocab"])
+
+
+@pytest.mark.one_backend
+def test_documents_pack_into_rows_with_shifted_labels():
+    tokens, labels = pack_documents([[1, 2, 3], [4, 5]], seq_length=3,
+                                    end_token_id=0)
+    # stream 1 2 3 0 4 5 0: rows of 3 inputs, labels one ahead.
+    np.testing.assert_array_equal(tokens, [[1, 2, 3], [0, 4, 5]])
+    np.testing.assert_array_equal(labels, [[2, 3, 0], [4, 5, 0]])
+    tokens, labels = pack_documents([[1, 2, 3, 4]], seq_length=3,
+                                    end_token_id=0)
+    np.testing.assert_array_equal(tokens, [[1, 2, 3], [4, 0, 0]])
+    np.testing.assert_array_equal(labels, [[2, 3, 4], [0, IGNORE_LABEL,
+                                                       IGNORE_LABEL]])
+
+
+@pytest.mark.one_backend
+def test_chat_rows_learn_the_answer_only():
+    letters = [chr(c) for c in range(97, 123)]
+    tokenizer = BytePairTokenizer(
+        letters + ["<u>", "<a>", "<e>"], [],
+        special_tokens=["<u>", "<a>", "<e>"], eos_token_id=28,
+        chat_template=("{% for m in messages %}<{{ m['role'][0] }}>"
+                       "{{ m['content'] }}<e>{% endfor %}"
+                       "{% if add_generation_prompt %}<a>{% endif %}"))
+    chat = [{"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "yo"}]
+    tokens, labels, truncated = chat_rows([chat], tokenizer, 12, 28)
+    ids = tokenizer.encode("<u>hi<e><a>yo<e>")
+    assert tokens[0, :len(ids) - 1].tolist() == ids[:-1]
+    # Labels: nothing for "<u>hi<e><a>"'s next tokens but the answer's.
+    learned = [(i, t) for i, t in enumerate(labels[0]) if t != IGNORE_LABEL]
+    assert [t for _, t in learned] == tokenizer.encode("yo<e>")
+    assert truncated == 0
+    _, _, truncated = chat_rows([chat], tokenizer, 4, 28)
+    assert truncated == 1
+
+
+def test_a_tiny_decoder_learns_a_text_file(tmp_path):
+    size = _tokenizer_files(tmp_path)
+    (tmp_path / "train.txt").write_text("\n".join(LINES * 6) + "\n")
+    data = {"input_path": str(tmp_path / "train.txt"), "seq_length": 16,
+            "global_batch_size": 4}
+    config = training.get_experiment("causal_lm")
+    config.override({
+        "task": {"model": {
+            "name": "smollm2_135m",
+            "arguments": {"num_layers": 2, "hidden_size": 32,
+                          "intermediate_size": 64, "num_heads": 4,
+                          "num_key_value_heads": 2, "vocabulary_size": size,
+                          "max_sequence_length": 32},
+            "tokenizer": {"vocabulary": str(tmp_path / "vocab.json"),
+                          "merges": str(tmp_path / "merges.txt")}},
+            "train_data": data, "validation_data": data},
+        "trainer": {"train_steps": 60, "steps_per_loop": 20,
+                    "summary_interval": 20, "checkpoint_interval": 60,
+                    "validation_interval": 20,
+                    "optimizer_config": {
+                        "learning_rate": {"polynomial": {
+                            "initial_learning_rate": 1e-2,
+                            "decay_steps": 60}},
+                        "warmup": {"linear": {"warmup_steps": 5}}}}})
+    model_dir = tmp_path / "run"
+    results = training.run_experiment(config, "train_and_eval",
+                                      str(model_dir))
+    import csv
+
+    with open(model_dir / "metrics.csv") as f:
+        losses = [float(r["val_loss"]) for r in csv.DictReader(f)]
+    assert len(losses) == 3 and losses[-1] < 0.5 * losses[0], losses
+    assert results["accuracy"] > 0.5
+
+
+@pytest.mark.one_backend
+def test_lora_from_the_config_and_bad_configs(tmp_path):
+    size = _tokenizer_files(tmp_path)
+    config = training.get_experiment("causal_lm")
+    config.override({"task": {"model": {
+        "name": "gpt2_base",
+        "arguments": {"num_layers": 1, "hidden_size": 16, "num_heads": 2,
+                      "vocabulary_size": size},
+        "tokenizer": {"vocabulary": str(tmp_path / "vocab.json"),
+                      "merges": str(tmp_path / "merges.txt")},
+        "lora": {"rank": 2}}}})
+    model = get_task(config.task).build_model()
+    # q, k, v, o 16x16 and the MLP 16x64, 64x16: rank 2 each.
+    assert sum(int(np.prod(v.shape)) for v in model.trainable_weights) == (
+        2 * (4 * 32 + 2 * 80))
+    with pytest.raises(ConfigError, match="set one of preset"):
+        config.override({"task.model.preset": "smollm2_135m_instruct"})
+        config.validate_all()
