@@ -130,3 +130,22 @@ def test_hugging_face_tokenizer_json_and_chat_template_load(tmp_path):
         [{"role": "user", "content": "Hi"}])
     assert prompt == "<s>user: Hi</s><s>assistant: "
     assert lm.tokenizer.encode(prompt)[:1] == [reference.token_to_id("<s>")]
+
+
+@pytest.mark.one_backend
+def test_unconverted_tensors_and_options_are_named(tmp_path):
+    from safetensors.numpy import save_file
+
+    directory = _hf_directory(tmp_path, "llama")
+    state = _script().random_state_dict("llama")
+    state["model.layers.0.self_attn.q_proj.bias"] = np.zeros(32, "float32")
+    save_file(state, str(directory / "model.safetensors"))
+    with pytest.raises(zoo.WeightsError,
+                       match=r"'layers\.0\.self_attn\.q_proj\.bias' has no "
+                             "counterpart"):
+        zoo.from_preset(directory)
+    config = dict(_script().CONFIGS["llama"],
+                  rope_scaling={"rope_type": "llama3", "factor": 8.0})
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(zoo.WeightsError, match="rope_scaling"):
+        zoo.from_preset(directory, load_weights=False)

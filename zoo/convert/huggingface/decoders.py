@@ -39,13 +39,29 @@ def _strip(state_dict, prefix):
             for k, v in state_dict.items()}
 
 
-def _unused(state_dict, used, skip=()):
-    left = sorted(k for k in state_dict if k not in used
-                  and not any(re.search(p, k) for p in skip))
-    if left:
-        raise WeightsError(
-            f"Checkpoint tensor {left[0]!r} has no counterpart in the zoo "
-            f"decoder ({len(left)} unused).")
+class _Tensors:
+    """A state dict read by name, remembering what was read, so that a
+    tensor nothing reads is an error (`check_all_read`)."""
+
+    def __init__(self, state_dict):
+        self.state_dict, self.used = state_dict, set()
+
+    def take(self, name):
+        """The float32 tensor `name`."""
+        if name not in self.state_dict:
+            raise WeightsError(f"The checkpoint has no {name!r}.")
+        self.used.add(name)
+        return np.asarray(self.state_dict[name], dtype="float32")
+
+    def check_all_read(self, skip=()):
+        """Raises on a tensor neither read nor matched by a `skip`
+        pattern."""
+        left = sorted(k for k in self.state_dict if k not in self.used
+                      and not any(re.search(p, k) for p in skip))
+        if left:
+            raise WeightsError(
+                f"Checkpoint tensor {left[0]!r} has no counterpart in the "
+                f"zoo decoder ({len(left)} unused).")
 
 
 @register_converter
@@ -102,21 +118,14 @@ class HuggingFaceLlama(Converter):
         return LlamaBackbone(**{**arguments, **overrides})
 
     def convert_weights(self, weights, backbone):
-        sd = _strip(weights, "model.")
-        used, state = set(), {}
-
-        def take(name):
-            if name not in sd:
-                raise WeightsError(f"The checkpoint has no {name!r}.")
-            used.add(name)
-            return np.asarray(sd[name], dtype="float32")
-
+        tensors = _Tensors(_strip(weights, "model."))
+        take, state = tensors.take, {}
         state["token_embedding/embeddings"] = take("embed_tokens.weight")
         state["final_norm/scale"] = take("norm.weight")
         if backbone.lm_head is not None:
             state["lm_head/kernel"] = take("lm_head.weight").T
         else:
-            used.add("lm_head.weight")
+            tensors.used.add("lm_head.weight")
         for i in range(backbone.num_layers):
             hf, zoo_ = f"layers.{i}.", f"transformer_layer_{i}/"
             for source, target in (("self_attn.q_proj", "attention/query"),
@@ -133,7 +142,7 @@ class HuggingFaceLlama(Converter):
                 f"{hf}input_layernorm.weight")
             state[f"{zoo_}feed_forward_norm/scale"] = take(
                 f"{hf}post_attention_layernorm.weight")
-        _unused(sd, used, skip=(r"rotary_emb\.inv_freq$",))
+        tensors.check_all_read(skip=(r"rotary_emb\.inv_freq$",))
         return state
 
 
@@ -172,15 +181,9 @@ class HuggingFaceGPT2(Converter):
         return GPT2Backbone(**{**arguments, **overrides})
 
     def convert_weights(self, weights, backbone):
-        sd = _strip(weights, "transformer.")
-        used, state = set(), {}
+        tensors = _Tensors(_strip(weights, "transformer."))
+        take, state = tensors.take, {}
         hidden = backbone.hidden_size
-
-        def take(name):
-            if name not in sd:
-                raise WeightsError(f"The checkpoint has no {name!r}.")
-            used.add(name)
-            return np.asarray(sd[name], dtype="float32")
 
         def norm(source, target):
             state[f"{target}/gamma"] = take(f"{source}.weight")
@@ -204,6 +207,6 @@ class HuggingFaceGPT2(Converter):
                                    ("mlp.c_proj", "feed_forward_output")):
                 state[f"{zoo_}{target}/kernel"] = take(f"{hf}{source}.weight")
                 state[f"{zoo_}{target}/bias"] = take(f"{hf}{source}.bias")
-        _unused(sd, used, skip=(r"attn\.(masked_)?bias$",
-                                r"^lm_head\.weight$"))
+        tensors.check_all_read(skip=(r"attn\.(masked_)?bias$",
+                                     r"^lm_head\.weight$"))
         return state

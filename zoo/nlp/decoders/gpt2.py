@@ -27,7 +27,7 @@ from zoo.layers.transformer import (
     make_norm,
 )
 from zoo.nlp.decoders.base import CausalMask, DecoderBackbone, decoder_inputs
-from zoo.registry import register_family, register_model
+from zoo.registry import register_family, register_variants
 
 FAMILY = register_family(
     "gpt2", modality="text", task="causal_lm",
@@ -136,25 +136,13 @@ def build_gpt2(size, **kwargs):
     return GPT2Backbone(**config)
 
 
-@register_model
-def gpt2_base(**kwargs):
-    """GPT-2 124M: 12 layers, width 768, 12 heads (124,439,808)."""
-    return build_gpt2("gpt2_base", **kwargs)
-
-
-@register_model
-def gpt2_medium(**kwargs):
-    """GPT-2 355M: 24 layers, width 1024, 16 heads."""
-    return build_gpt2("gpt2_medium", **kwargs)
-
-
-@register_model
-def gpt2_large(**kwargs):
-    """GPT-2 774M: 36 layers, width 1280, 20 heads."""
-    return build_gpt2("gpt2_large", **kwargs)
-
-
-@register_model
-def gpt2_extra_large(**kwargs):
-    """GPT-2 1.5B: 48 layers, width 1600, 25 heads."""
-    return build_gpt2("gpt2_extra_large", **kwargs)
+register_variants(build_gpt2, {
+    "gpt2_base": ("gpt2_base", "GPT-2 124M: 12 layers, width 768, 12 heads "
+                  "(124,439,808).", {}),
+    "gpt2_medium": ("gpt2_medium", "GPT-2 355M: 24 layers, width 1024, 16 "
+                    "heads.", {}),
+    "gpt2_large": ("gpt2_large", "GPT-2 774M: 36 layers, width 1280, 20 "
+                   "heads.", {}),
+    "gpt2_extra_large": ("gpt2_extra_large", "GPT-2 1.5B: 48 layers, width "
+                         "1600, 25 heads.", {}),
+})

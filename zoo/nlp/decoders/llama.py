@@ -26,7 +26,7 @@ import keras
 from zoo.layers.initializers import HostTruncatedNormal
 from zoo.layers.transformer import TransformerDecoderBlock, make_norm
 from zoo.nlp.decoders.base import CausalMask, DecoderBackbone, decoder_inputs
-from zoo.registry import register_family, register_model
+from zoo.registry import register_family, register_variants
 
 FAMILY = register_family(
     "llama", modality="text", task="causal_lm",
@@ -166,25 +166,13 @@ def build_llama(size, **kwargs):
     return LlamaBackbone(**config)
 
 
-@register_model
-def smollm2_135m(**kwargs):
-    """SmolLM2-135M: 30 layers, width 576, 9 query and 3 key/value heads."""
-    return build_llama("smollm2_135m", **kwargs)
-
-
-@register_model
-def smollm2_360m(**kwargs):
-    """SmolLM2-360M: 32 layers, width 960, 15 query and 5 key/value heads."""
-    return build_llama("smollm2_360m", **kwargs)
-
-
-@register_model
-def smollm2_1_7b(**kwargs):
-    """SmolLM2-1.7B: 24 layers, width 2048, 32 heads."""
-    return build_llama("smollm2_1_7b", **kwargs)
-
-
-@register_model
-def llama2_7b(**kwargs):
-    """Llama-2 7B: 32 layers, width 4096, 32 heads, untied head."""
-    return build_llama("llama2_7b", **kwargs)
+register_variants(build_llama, {
+    "smollm2_135m": ("smollm2_135m", "SmolLM2-135M: 30 layers, width 576, 9 "
+                     "query and 3 key/value heads.", {}),
+    "smollm2_360m": ("smollm2_360m", "SmolLM2-360M: 32 layers, width 960, 15 "
+                     "query and 5 key/value heads.", {}),
+    "smollm2_1_7b": ("smollm2_1_7b", "SmolLM2-1.7B: 24 layers, width 2048, "
+                     "32 heads.", {}),
+    "llama2_7b": ("llama2_7b", "Llama-2 7B: 32 layers, width 4096, 32 heads, "
+                  "untied head.", {}),
+})
