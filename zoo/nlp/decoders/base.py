@@ -58,6 +58,17 @@ class DecoderBackbone(Backbone):
     cache.
     """
 
+    def _init_decoder(self, inputs, outputs, layer_outputs,
+                      features_only=False, **kwargs):
+        """Builds the functional model: `outputs` (or, with
+        `features_only`, every block's output `layer_{i}`)."""
+        pyramid = {f"layer_{i}": h for i, h in enumerate(layer_outputs)}
+        self._init_backbone(
+            inputs=inputs, outputs=outputs, pyramid_outputs=pyramid,
+            feature_info=[{"name": n, "channels": int(h.shape[-1]),
+                           "stride": 1} for n, h in pyramid.items()],
+            features_only=features_only, **kwargs)
+
     @property
     def token_embedding(self):
         """The `Embedding` layer of token ids (the tied output head)."""

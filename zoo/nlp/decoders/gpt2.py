@@ -94,12 +94,9 @@ class GPT2Backbone(DecoderBackbone):
                     x, attention_mask=mask)
             layer_outputs.append(x)
         x = make_norm("layer_norm", norm_epsilon, dtype, "final_norm")(x)
-        pyramid = {f"layer_{i}": h for i, h in enumerate(layer_outputs)}
-        self._init_backbone(
-            inputs=inputs, outputs=x, pyramid_outputs=pyramid,
-            feature_info=[{"name": n, "channels": hidden_size, "stride": 1}
-                          for n in pyramid],
-            features_only=features_only, dtype=dtype, **kwargs)
+        self._init_decoder(inputs, x, layer_outputs,
+                           features_only=features_only, dtype=dtype,
+                           **kwargs)
         self.lm_head = None
         self._record_arguments(locals())
         self.num_key_value_heads = num_heads

@@ -100,12 +100,9 @@ class LlamaBackbone(DecoderBackbone):
                 dtype=dtype)(x, attention_mask=mask)
             layer_outputs.append(x)
         x = make_norm("rms_norm", norm_epsilon, dtype, "final_norm")(x)
-        pyramid = {f"layer_{i}": h for i, h in enumerate(layer_outputs)}
-        self._init_backbone(
-            inputs=inputs, outputs=x, pyramid_outputs=pyramid,
-            feature_info=[{"name": n, "channels": hidden_size, "stride": 1}
-                          for n in pyramid],
-            features_only=features_only, dtype=dtype, **kwargs)
+        self._init_decoder(inputs, x, layer_outputs,
+                           features_only=features_only, dtype=dtype,
+                           **kwargs)
         if not tie_word_embeddings:
             self.lm_head = keras.layers.Dense(
                 vocabulary_size, use_bias=False, kernel_initializer=init,
