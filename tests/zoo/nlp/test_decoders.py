@@ -435,3 +435,19 @@ def test_lora_trains_only_its_factors_and_merges():
     inputs = {k: v[:4] for k, v in data.items()}
     assert_close(merged.predict_on_batch(inputs), lm.predict_on_batch(inputs),
                  atol=1e-4, what="merged LoRA")
+
+
+def test_int8_quantized_decoder_keeps_its_logits():
+    """Keras' `quantize("int8")` (per-row embedding scales included in the
+    tied head) changes the logits by the quantisation error only."""
+    keras.utils.set_random_seed(13)
+    lm = CausalLM(LlamaBackbone(**TINY))
+    ids = np.array([[5, 9, 13, 2, 40, 7]], "int32")
+    inputs = {"token_ids": ids, "padding_mask": np.ones_like(ids)}
+    before = lm.predict_on_batch(inputs)
+    lm.quantize("int8")
+    assert lm.backbone.token_embedding.embeddings.dtype == "int8"
+    after = lm.predict_on_batch(inputs)
+    assert np.abs(after - before).max() < 0.02 * np.abs(before).max()
+    assert len(lm.generate([[5, 9]], max_new_tokens=3,
+                           stop_token_ids=[])[0]) == 3

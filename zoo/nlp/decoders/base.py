@@ -37,6 +37,9 @@ class CausalMask(keras.layers.Layer):
     def compute_output_shape(self, shape):
         return (shape[0], shape[1], shape[1])
 
+    def quantize(self, mode=None, *args, **kwargs):
+        """Nothing to quantize (no weights); `model.quantize` passes by."""
+
 
 def decoder_inputs():
     """`{"token_ids", "padding_mask"}` Keras inputs, `[batch, length]`."""
@@ -86,7 +89,11 @@ class DecoderBackbone(Backbone):
         if self.lm_head is not None:
             out = self.lm_head(hidden)
         else:
-            table = ops.cast(self.token_embedding.embeddings, hidden.dtype)
+            embedding = self.token_embedding
+            table = ops.cast(embedding.embeddings, hidden.dtype)
+            scale = getattr(embedding, "embeddings_scale", None)
+            if scale is not None:  # quantized ("int8"): per-row scales
+                table = table / ops.cast(scale, hidden.dtype)[:, None]
             out = ops.matmul(hidden, ops.transpose(table))
         return ops.cast(out, "float32")
 

@@ -76,6 +76,9 @@ class TokenLogits(keras.layers.Layer):
     def compute_output_shape(self, shape):
         return tuple(shape[:-1]) + (self._backbone[0].vocabulary_size,)
 
+    def quantize(self, mode=None, *args, **kwargs):
+        """The weights are the backbone's (quantized with it)."""
+
 
 @register_task_model("causal_lm", needs_num_classes=False)
 @keras.saving.register_keras_serializable(package="zoo")
