@@ -103,6 +103,9 @@ def add_parser(subparsers):
                         help="image height and width (default 224)")
     parser.add_argument("--seq-len", type=_int_at_least(1),
                         help="sequence length of text models (default 128)")
+    parser.add_argument("--new-tokens", type=_int_at_least(2),
+                        help="tokens generated per prompt with --mode "
+                        "generate (default 32)")
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="Keras dtype policy (default float32)")
     parser.add_argument("--jit", action=argparse.BooleanOptionalAction,
@@ -176,6 +179,7 @@ def _overrides(args):
         "batch_size": args.batch_size,
         "img_size": args.img_size,
         "seq_len": args.seq_len,
+        "new_tokens": args.new_tokens,
         "precision": args.precision,
         "jit": args.jit,
         "warmup": args.warmup,
@@ -296,6 +300,7 @@ def _child_argv(args, backend, results_file):
     for flag, value in (
         ("--mode", args.mode), ("--batch-size", args.batch_size),
         ("--img-size", args.img_size), ("--seq-len", args.seq_len),
+        ("--new-tokens", args.new_tokens),
         ("--precision", args.precision), ("--warmup", args.warmup),
         ("--iters", args.iters), ("--rounds", args.rounds),
         ("--num-classes", args.num_classes),

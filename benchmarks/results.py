@@ -16,7 +16,8 @@ from pathlib import Path
 RESULT_SUFFIXES = (".csv", ".json")
 #: Variants of a zoo model and the name of what they are compared with.
 VARIANT_BASES = {"fused": "unfused", "saved_model": "keras",
-                 "tflite": "keras", "onnx": "keras"}
+                 "tflite": "keras", "onnx": "keras", "uncached": "cached",
+                 "int8": "float32"}
 
 
 @dataclasses.dataclass

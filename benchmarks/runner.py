@@ -465,6 +465,8 @@ def _measure_model(name, settings, progress, attempt_hook):
     from benchmarks.exports import WorkDirectory
 
     model, built = build_zoo_model(name, settings)
+    if settings.mode == "generate":
+        return _measure_generation(name, model, built, settings, progress)
     # Peers are built first so that one that cannot be built fails the run
     # before anything is measured.
     candidates = [(model, "zoo", "", built)]
@@ -496,6 +498,29 @@ def _measure_model(name, settings, progress, attempt_hook):
             rows.extend(mode_rows)
             rows.extend(e.row_like(mode_rows[0]) for e in exports)
     return rows
+
+
+def _measure_generation(name, model, built, settings, progress):
+    """Prefill and decode rows of a causal LM, its uncached and int8
+    variants and its peers (`benchmarks.generation`)."""
+    from benchmarks import generation
+
+    if not hasattr(model, "generate") or not hasattr(model, "backbone"):
+        raise BenchError(f"--mode generate measures causal LMs; {name!r} is "
+                         f"a {type(model).__name__}.")
+    prompts = generation._prompts(model.backbone.vocabulary_size,
+                                  settings.batch_size, settings.seq_len)
+    quantized, _ = build_zoo_model(name, settings)
+    quantized.quantize("int8")
+    candidates = generation.zoo_candidates(model, prompts,
+                                           settings.new_tokens, built,
+                                           int8_model=quantized)
+    for source in settings.peers:
+        peer, peer_built = build_peer_model(source, name, model)
+        candidates.append(generation.keras_hub_candidate(
+            peer, prompts, settings.new_tokens, peer_built))
+    return generation.measure_generation(name, candidates, settings,
+                                         progress)
 
 
 def run_benchmarks(models, settings, progress=None, attempt_hook=None):

@@ -7,8 +7,9 @@ against.
 
 import dataclasses
 
-#: `--mode` values; "both" measures inference then training.
-MODES = ("infer", "train", "both")
+#: `--mode` values; "both" measures inference then training; "generate"
+#: the prefill and decode speed of causal LMs (`benchmarks/generation.py`).
+MODES = ("infer", "train", "both", "generate")
 #: `--precision` values: Keras dtype policies.
 PRECISIONS = ("float32", "bfloat16", "mixed_float16", "mixed_bfloat16")
 #: `--vs` values: the libraries whose equivalent models can be measured.
@@ -33,10 +34,12 @@ class BenchSettings:
     """How one set of models is measured.
 
     Attributes:
-        mode: `"infer"`, `"train"` or `"both"`.
+        mode: `"infer"`, `"train"`, `"both"` or `"generate"`.
         batch_size: int, samples per step; halved on out-of-memory.
         img_size: int, height and width of image inputs with no fixed size.
-        seq_len: int, length of sequence inputs with no fixed length.
+        seq_len: int, length of sequence inputs with no fixed length (the
+            prompt's, for `generate`).
+        new_tokens: int, tokens generated per prompt (`generate`).
         precision: a Keras dtype policy in `PRECISIONS`.
         jit: bool, or None for Keras' own default (`jit_compile="auto"`:
             XLA on JAX, and on TensorFlow only with an accelerator).
@@ -62,6 +65,7 @@ class BenchSettings:
     batch_size: int = 32
     img_size: int = 224
     seq_len: int = 128
+    new_tokens: int = 32
     precision: str = "float32"
     jit: object = None
     warmup: int = 3
@@ -95,7 +99,8 @@ class BenchSettings:
         self.exports = tuple(self.exports)
         for format in self.exports:
             check_choice("export format", format, EXPORT_FORMATS)
-        positive = ("batch_size", "img_size", "seq_len", "iters", "rounds",
+        positive = ("batch_size", "img_size", "seq_len", "new_tokens",
+                    "iters", "rounds",
                     "num_classes", "peak_size")
         for name in positive + ("warmup",):
             value = getattr(self, name)

@@ -699,6 +699,41 @@ def test_deeplab_recipe_measures_the_issue_settings():
     assert settings[1].model_args == {}
 
 
+@pytest.mark.one_backend  # the runner is backend-independent
+def test_generation_rows_against_keras_hubs_llama():
+    """`--mode generate`: prefill and decode tokens/s of the zoo decoder,
+    its uncached and int8 variants and keras-hub's Llama of the same size,
+    with ratios in the same mode."""
+    settings = _settings(mode="generate", peers=("keras_hub",), batch_size=2,
+                         seq_len=6, new_tokens=3, iters=1, warmup=0,
+                         model_args={"num_layers": 1, "hidden_size": 16,
+                                     "intermediate_size": 24, "num_heads": 2,
+                                     "num_key_value_heads": 1,
+                                     "vocabulary_size": 50})
+    rows = _by_kind(run_benchmarks(["smollm2_135m"], settings))
+    assert set(rows) == {(s, v, m) for m in ("prefill", "decode")
+                         for s, v in (("zoo", ""), ("zoo", "uncached"),
+                                      ("zoo", "int8"), ("keras_hub", ""))}
+    peer = rows["keras_hub", "", "prefill"]
+    assert peer.built == "keras_hub.models.LlamaCausalLM"
+    # keras-hub's head is untied: one 50 x 16 matrix more.
+    assert peer.params == rows["zoo", "", "prefill"].params + 50 * 16
+    assert peer.ratio == pytest.approx(
+        rows["zoo", "", "prefill"].samples_per_s / peer.samples_per_s)
+    assert rows["zoo", "uncached", "decode"].ratio_of == "uncached/cached"
+    assert rows["zoo", "int8", "prefill"].ratio_of == "int8/float32"
+    assert peer.input_shape == "6+3" and peer.batch_size == 2
+
+
+def test_generation_recipe_measures_the_issue_settings():
+    recipe = load_recipe("generation_cpu")
+    settings = [run.bench_settings() for run in recipe.runs]
+    assert {s.batch_size for s in settings} == {1, 8}
+    assert all(s.mode == "generate" and s.peers == ("keras_hub",)
+               for s in settings)
+    assert recipe.runs[0].models == ("smollm2_135m",)
+
+
 def test_retinanet_recipe_measures_the_issue_settings():
     recipe = load_recipe("retinanet_cpu")
     assert recipe.backends == ("tensorflow", "jax")

@@ -241,11 +241,16 @@ class MultiHeadAttention(keras.layers.Layer):
             k, v = cache[:, 0], cache[:, 1]
         mask = merge_masks(padding_mask, attention_mask)
         scale = 1.0 / float(self._head_dim) ** 0.5
-        if (training and self.dropout > 0.0) or _unfused_float16(q.dtype):
-            if self._kv_heads != self.num_heads:
-                groups = self.num_heads // self._kv_heads
-                k = ops.repeat(k, groups, axis=2)
-                v = ops.repeat(v, groups, axis=2)
+        explicit = (training and self.dropout > 0.0) or _unfused_float16(
+            q.dtype)
+        if self._kv_heads != self.num_heads and (
+                explicit or keras.backend.backend() != "jax"):
+            # Shared heads repeated (JAX's fused attention groups them
+            # itself; Keras' TensorFlow one fails on a single key head).
+            groups = self.num_heads // self._kv_heads
+            k = ops.repeat(k, groups, axis=2)
+            v = ops.repeat(v, groups, axis=2)
+        if explicit:
             # [batch, heads, query, key]
             scores = ops.einsum("btnh,bsnh->bnts", q, k) * ops.cast(
                 scale, q.dtype)

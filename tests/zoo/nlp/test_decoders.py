@@ -51,13 +51,15 @@ def test_rotary_embedding_is_the_half_split_rotation():
                  what="rotary")
 
 
-def test_grouped_query_attention_is_multi_head_with_shared_heads():
-    """Two key/value heads shared by four query heads equal four-head
-    attention whose key and value heads repeat in groups."""
+@pytest.mark.parametrize("kv_heads", [2, 1])
+def test_grouped_query_attention_is_multi_head_with_shared_heads(kv_heads):
+    """Two key/value heads (or one: multi-query) shared by four query heads
+    equal four-head attention whose key and value heads repeat in
+    groups."""
     rng = np.random.default_rng(1)
     x = rng.normal(size=(2, 6, 16)).astype("float32")
-    grouped = MultiHeadAttention(4, num_key_value_heads=2, use_bias=False,
-                                 rotary_max_wavelength=100.0)
+    grouped = MultiHeadAttention(4, num_key_value_heads=kv_heads,
+                                 use_bias=False, rotary_max_wavelength=100.0)
     grouped.build((None, None, 16))
     full = MultiHeadAttention(4, use_bias=False, rotary_max_wavelength=100.0)
     full.build((None, None, 16))
@@ -65,9 +67,9 @@ def test_grouped_query_attention_is_multi_head_with_shared_heads():
                   grouped.value_dense, grouped.output_dense):
         layer.kernel.assign(rng.normal(size=layer.kernel.shape) * 0.3)
 
-    def repeat(kernel):  # [16, 2 * 4] -> [16, 4 * 4], heads 0 0 1 1
-        heads = np.asarray(kernel).reshape(16, 2, 4)
-        return np.repeat(heads, 2, axis=1).reshape(16, 16)
+    def repeat(kernel):  # [16, kv * 4] -> [16, 4 * 4], heads 0 0 1 1
+        heads = np.asarray(kernel).reshape(16, kv_heads, 4)
+        return np.repeat(heads, 4 // kv_heads, axis=1).reshape(16, 16)
 
     full.query_dense.kernel.assign(grouped.query_dense.kernel)
     full.key_dense.kernel.assign(repeat(grouped.key_dense.kernel))
