@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import statistics
 
+import keras
 import numpy as np
 
 from benchmarks.errors import BenchError
@@ -118,7 +119,8 @@ def measure_generation(name, candidates, settings, progress=None):
         full = OpMeasurement(OpCandidate(
             c.generate, c.source, c.built, batch * (new_tokens - 1), shape),
             name=name, settings=settings)
-        for m in (prefill, full):
+        for m, mode in ((prefill, "prefill"), (full, "decode")):
+            m.mode, m.variant = mode, c.variant  # what the progress shows
             m.prepare()
         pairs.append((c, prefill, full))
     _timed_rounds([m for _, p, f in pairs for m in (p, f)], settings,
@@ -137,6 +139,9 @@ def measure_generation(name, candidates, settings, progress=None):
             decode_row.samples_per_s = batch * (new_tokens - 1) / decode_s
         for row, mode in ((prefill_row, "prefill"), (decode_row, "decode")):
             row.mode, row.variant, row.params = mode, c.variant, c.params
+            # One compiled loop: jax.jit on JAX, a tf.function (no XLA) on
+            # TensorFlow, for zoo and keras-hub alike.
+            row.jit = keras.backend.backend() == "jax"
             row.batch_size = row.batch_size_requested = batch
             rows.append(row)
     return rows

@@ -63,7 +63,8 @@ def test_next_token_logits_match_transformers(lm):
 def test_greedy_chat_answers_paris(lm):
     answer = lm.generate([QUESTION], max_new_tokens=16, chat=True)[0]
     assert "Paris" in answer
-    ids = lm.generate([QUESTION], max_new_tokens=16, chat=True,
+    messages = [{"role": "user", "content": QUESTION}]
+    ids = lm.generate([messages], max_new_tokens=16, chat=True,
                       return_ids=True)[0]
     # transformers' greedy tokens, without the end-of-turn token.
     assert ids == REFERENCE["chat"]["greedy_ids"][:-1]

@@ -138,7 +138,7 @@ class CausalLM(Task):
     def _encode(self, prompts, chat):
         if isinstance(prompts, str):
             prompts = [prompts]
-        if len(prompts) and not isinstance(prompts[0], str):
+        if not chat and len(prompts) and not isinstance(prompts[0], str):
             return [list(map(int, p)) for p in prompts]
         if self.tokenizer is None:
             raise ValueError(
@@ -199,9 +199,10 @@ class CausalLM(Task):
         mask = ops.logical_or(mask, keys == slots[:, :, None])
         return positions, mask
 
-    def _decode(self, tokens, pads, max_length, settings):
+    def _decode(self, tokens, pads, seed, max_length, settings):
         """The prompt `[rows, P]` and its left padding -> `[rows,
-        max_length]` (or beams)."""
+        max_length]` (or beams); `seed` is an input, so a new seed compiles
+        nothing."""
         from zoo_ops import decoding
 
         backbone = self.backbone
@@ -250,7 +251,7 @@ class CausalLM(Task):
             pad_token_id=pad, cache=state, strategy=strategy,
             temperature=settings["temperature"],
             top_k=settings["top_k"], top_p=settings["top_p"],
-            seed=settings["seed"])
+            seed=seed)
         return out, ops.zeros((rows,), "float32")
 
     def _compiled_decode(self, key, max_length, settings):
@@ -258,8 +259,8 @@ class CausalLM(Task):
 
         if key not in self._compiled:
             self._compiled[key] = compile_decoding(
-                lambda tokens, pads: self._decode(tokens, pads, max_length,
-                                                  settings),
+                lambda tokens, pads, seed: self._decode(
+                    tokens, pads, seed, max_length, settings),
                 self.variables)
         return self._compiled[key]
 
@@ -325,14 +326,14 @@ class CausalLM(Task):
             "top_k": top_k if sampler == "top_k" else None,
             "top_p": top_p if sampler == "top_p" else None,
             "num_beams": int(num_beams),
-            "length_penalty": float(length_penalty), "seed": int(seed),
+            "length_penalty": float(length_penalty),
             "end_token_id": stop_token_ids[0] if stop_token_ids else None,
             "use_cache": bool(use_cache),
         }
         max_length = tokens.shape[1] + max_new_tokens
         key = (tokens.shape, max_length, tuple(sorted(settings.items())))
         decode = self._compiled_decode(key, max_length, settings)
-        out, _ = decode(tokens, pads)
+        out, _ = decode(tokens, pads, np.asarray(int(seed), "int32"))
         out = np.asarray(keras.ops.convert_to_numpy(out))
         if sampler == "beam":
             out = out[:, 0]
