@@ -243,14 +243,17 @@ class MultiHeadAttention(keras.layers.Layer):
         scale = 1.0 / float(self._head_dim) ** 0.5
         explicit = (training and self.dropout > 0.0) or _unfused_float16(
             q.dtype)
-        if self._kv_heads != self.num_heads and (
-                explicit or keras.backend.backend() != "jax"):
-            # Shared heads repeated (JAX's fused attention groups them
-            # itself; Keras' TensorFlow one fails on a single key head).
-            groups = self.num_heads // self._kv_heads
-            k = ops.repeat(k, groups, axis=2)
-            v = ops.repeat(v, groups, axis=2)
-        if explicit:
+        grouped = self._kv_heads != self.num_heads
+        if grouped and not explicit and keras.backend.backend() != "jax":
+            # Queries grouped by their key head: no copy of the keys and
+            # values per query head (Keras' TensorFlow attention fails on a
+            # single key head; JAX's fused one groups them itself).
+            context = self._grouped_attention(q, k, v, mask, scale)
+        elif explicit:
+            if grouped:
+                groups = self.num_heads // self._kv_heads
+                k = ops.repeat(k, groups, axis=2)
+                v = ops.repeat(v, groups, axis=2)
             # [batch, heads, query, key]
             scores = ops.einsum("btnh,bsnh->bnts", q, k) * ops.cast(
                 scale, q.dtype)
@@ -271,6 +274,24 @@ class MultiHeadAttention(keras.layers.Layer):
         if cache is not None:
             return output, cache
         return output
+
+    def _grouped_attention(self, q, k, v, mask, scale):
+        """Attention of `[b, t, n, h]` queries on `[b, s, kv, h]` keys and
+        values, each key head serving `n / kv` consecutive query heads."""
+        shape = ops.shape(q)
+        groups = self.num_heads // self._kv_heads
+        q = ops.reshape(q, (shape[0], shape[1], self._kv_heads, groups,
+                            self._head_dim))
+        scores = ops.einsum("btkgh,bskh->bkgts", q, k) * ops.cast(scale,
+                                                                 q.dtype)
+        if mask is not None:  # [b, 1, t or 1, s] -> [b, 1, 1, t or 1, s]
+            scores = ops.where(mask[:, :, None], scores,
+                               ops.cast(large_negative(scores.dtype),
+                                        scores.dtype))
+        probs = ops.softmax(scores, axis=-1)
+        context = ops.einsum("bkgts,bskh->btkgh", probs, v)
+        return ops.reshape(context, (shape[0], shape[1], self.num_heads,
+                                     self._head_dim))
 
     def compute_output_shape(self, query_shape, key_value_shape=None):
         return tuple(query_shape[:-1]) + (self.output_dim or query_shape[-1],)
