@@ -413,6 +413,7 @@ def test_lora_trains_only_its_factors_and_merges():
     keras.utils.set_random_seed(12)
     lm = CausalLM(LlamaBackbone(**TINY))
     base = {v.path: np.asarray(v).copy() for v in lm.weights}
+    lm.generate([[5, 16, 49]], max_new_tokens=4, stop_token_ids=[])
     added = lm.backbone.enable_lora(rank=4)
     # rank * (in + out) per projection: q, o 32x32; k, v 32x16; gate, up
     # 32x48; down 48x32; two blocks.
@@ -431,6 +432,12 @@ def test_lora_trains_only_its_factors_and_merges():
                                           err_msg=v.path)
     assert set(lm.backbone.lora_state()) == {
         v.path for v in lm.weights if "lora_kernel" in v.path}
+    # Generation after fine-tuning uses the trained factors (a loop
+    # compiled before enable_lora would not).
+    prompt = [[5, 16, 49]]
+    assert lm.generate(prompt, max_new_tokens=4, stop_token_ids=[]) == (
+        lm.merge_lora().generate(prompt, max_new_tokens=4,
+                                 stop_token_ids=[]))
     merged = lm.merge_lora()
     assert sum(int(np.prod(v.shape)) for v in merged.weights) == sum(
         int(np.prod(b.shape)) for b in base.values())

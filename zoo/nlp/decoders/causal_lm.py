@@ -331,7 +331,10 @@ class CausalLM(Task):
             "use_cache": bool(use_cache),
         }
         max_length = tokens.shape[1] + max_new_tokens
-        key = (tokens.shape, max_length, tuple(sorted(settings.items())))
+        # The variables' identities too: enable_lora and quantize add or
+        # replace variables, and a loop compiled before reads the old ones.
+        key = (tokens.shape, max_length, tuple(sorted(settings.items())),
+               tuple(id(v) for v in self.variables))
         decode = self._compiled_decode(key, max_length, settings)
         out, _ = decode(tokens, pads, np.asarray(int(seed), "int32"))
         out = np.asarray(keras.ops.convert_to_numpy(out))
