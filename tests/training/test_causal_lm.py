@@ -11,7 +11,7 @@ import training
 from training.config.base import ConfigError
 from training.data.text import IGNORE_LABEL
 from training.registry import get_task
-from training.tasks.causal_lm import chat_rows, pack_documents
+from training.tasks.causal_lm import chat_rows, pack_documents, tfds_documents
 from zoo.nlp.bpe import BytePairTokenizer
 
 LINES = ["the cat sat on the mat", "a dog ran in the park",
@@ -106,6 +106,55 @@ def test_a_tiny_decoder_learns_a_text_file(tmp_path):
         losses = [float(r["val_loss"]) for r in csv.DictReader(f)]
     assert len(losses) == 3 and losses[-1] < 0.5 * losses[0], losses
     assert results["accuracy"] > 0.5
+
+
+def _tiny_llama(tmp_path, size):
+    return {"name": "smollm2_135m",
+            "arguments": {"num_layers": 1, "hidden_size": 16,
+                          "intermediate_size": 32, "num_heads": 2,
+                          "num_key_value_heads": 1, "vocabulary_size": size,
+                          "max_sequence_length": 32},
+            "tokenizer": {"vocabulary": str(tmp_path / "vocab.json"),
+                          "merges": str(tmp_path / "merges.txt")}}
+
+
+@pytest.mark.one_backend
+def test_a_tfds_text_set_is_packed_into_rows(tmp_path):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    size = _tokenizer_files(tmp_path)
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="zoo_tiny_text", version="1.0.0", data_dir=str(tmp_path / "tfds"),
+        split_datasets={"train": tf.data.Dataset.from_tensor_slices(
+            {"body": LINES + [" "]})},
+        features=tfds.features.FeaturesDict(
+            {"body": tfds.features.Text()}))
+    config = training.get_experiment("causal_lm")
+    config.override({"task": {"model": _tiny_llama(tmp_path, size)}})
+    task = get_task(config.task)
+    data = type(config.task.train_data)(
+        tfds_name="zoo_tiny_text", tfds_split="train",
+        tfds_data_dir=str(tmp_path / "tfds"), tfds_text_key="body",
+        seq_length=8)
+    # TFDS shuffles examples when it writes them: the same documents (the
+    # blank one dropped), packed in the order the set gives them.
+    documents = tfds_documents(data, "task.train_data")
+    assert sorted(documents) == sorted(LINES)
+    tokens, labels = task.rows(data)
+    expected = pack_documents([task.tokenizer.encode(d) for d in documents],
+                              8, task.tokenizer.eos_token_id)
+    assert tokens.shape[0] > 2
+    np.testing.assert_array_equal(tokens, expected[0])
+    np.testing.assert_array_equal(labels, expected[1])
+    with pytest.raises(ConfigError, match="no feature 'text'"):
+        task.rows(type(config.task.train_data)(
+            tfds_name="zoo_tiny_text", tfds_split="train",
+            tfds_data_dir=str(tmp_path / "tfds"), seq_length=8))
+    with pytest.raises(ConfigError, match="zoo never downloads"):
+        task.rows(type(config.task.train_data)(
+            tfds_name="zoo_tiny_text", tfds_data_dir=str(tmp_path / "none"),
+            seq_length=8))
 
 
 @pytest.mark.one_backend

@@ -143,8 +143,13 @@ def read_folder(data_config, num_shards=1, shard_index=0):
     return dataset.map(lambda p, l: (tf.io.read_file(p), l)), False
 
 
-def read_tfds(data_config, num_shards=1, shard_index=0):
-    """A prepared TensorFlow Datasets split -> (uint8 image, label)."""
+def tfds_split(data_config, *, as_supervised):
+    """A prepared TensorFlow Datasets split as a `tf.data.Dataset`.
+
+    Raises:
+        ConfigError: tensorflow-datasets is not installed, or the set is not
+            prepared in `tfds_data_dir` (zoo never downloads).
+    """
     try:
         import tensorflow_datasets as tfds
     except ImportError:
@@ -152,17 +157,23 @@ def read_tfds(data_config, num_shards=1, shard_index=0):
             f"tfds_name={data_config.tfds_name!r} needs tensorflow-datasets:"
             " pip install tensorflow-datasets."
         ) from None
-    builder = tfds.builder(data_config.tfds_name,
-                           data_dir=data_config.tfds_data_dir or None)
     try:
-        dataset = builder.as_dataset(split=data_config.tfds_split,
-                                     as_supervised=True, shuffle_files=False)
-    except AssertionError as e:
+        builder = tfds.builder(data_config.tfds_name,
+                               data_dir=data_config.tfds_data_dir or None)
+        return builder.as_dataset(split=data_config.tfds_split or "train",
+                                  as_supervised=as_supervised,
+                                  shuffle_files=False)
+    except (AssertionError, tfds.core.registered.DatasetNotFoundError) as e:
         raise ConfigError(
             f"TFDS set {data_config.tfds_name!r} is not prepared in "
             f"{data_config.tfds_data_dir or 'the default data dir'} "
             f"(zoo never downloads): {e}"
         ) from None
+
+
+def read_tfds(data_config, num_shards=1, shard_index=0):
+    """A prepared TensorFlow Datasets split -> (uint8 image, label)."""
+    dataset = tfds_split(data_config, as_supervised=True)
     if num_shards > 1:
         dataset = dataset.shard(num_shards, shard_index)
     return dataset, True

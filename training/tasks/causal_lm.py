@@ -22,6 +22,10 @@ Data:
   documents are tokenized, joined with the end-of-sequence token and cut
   into rows of `seq_length` tokens (packing), so no position is padding
   except at the very end.
+- `tfds_name` (with `tfds_split`, `tfds_data_dir`): a prepared TensorFlow
+  Datasets set (zoo never downloads); every example's `tfds_text_key`
+  feature (default `text`, as in `wikipedia`, `c4`, `lm1b`,
+  `tiny_shakespeare`) is a document, packed as text files are.
 - `file_type: jsonl`: one chat per line, `{"messages": [...]}` rendered by
   the tokenizer's chat template; the loss counts the last assistant
   message only (the prompt's labels are ignored), one chat per row, padded
@@ -59,18 +63,28 @@ class CausalLMDataConfig(DataConfig):
 
     Attributes:
         seq_length: tokens per row.
-        file_type: `"text"` (packed documents) or `"jsonl"` (chats).
+        file_type: `"text"` (packed documents) or `"jsonl"` (chats); with
+            `tfds_name` set, `"text"` or `"tfds"`.
+        tfds_text_key: the TFDS feature holding a document's text.
     """
 
     input_path: Union[str, List[str]] = ""
     file_type: str = "text"
     global_batch_size: int = 8
     seq_length: int = 512
+    tfds_text_key: str = "text"
 
     def validate(self, path=""):
-        if self.file_type not in ("text", "jsonl"):
+        if self.file_type not in ("text", "jsonl", "tfds"):
             raise ConfigError(f"{path}.file_type: {self.file_type!r} is not "
-                              "'text' or 'jsonl'.")
+                              "'text', 'jsonl' or 'tfds'.")
+        if self.tfds_name and self.file_type == "jsonl":
+            raise ConfigError(f"{path}: a TFDS set is read as text "
+                              "documents (file_type 'text'), not as "
+                              "'jsonl' chats.")
+        if self.tfds_name and self.input_path:
+            raise ConfigError(f"{path}: set one of input_path or tfds_name, "
+                              "not both.")
         if self.seq_length < 2:
             raise ConfigError(f"{path}.seq_length must be at least 2, got "
                               f"{self.seq_length}.")
@@ -185,6 +199,31 @@ def chat_rows(chats, tokenizer, seq_length, pad_token_id):
     return tokens, labels, truncated
 
 
+def tfds_documents(data_config, where):
+    """The `tfds_text_key` strings of a prepared TFDS split (at most
+    `num_examples` of them when that is positive).
+
+    Raises:
+        ConfigError: the set is not prepared, or has no such feature.
+    """
+    from training.data.readers import tfds_split
+
+    dataset = tfds_split(data_config, as_supervised=False)
+    key = data_config.tfds_text_key
+    if key not in dataset.element_spec:
+        raise ConfigError(
+            f"{where}.tfds_text_key: TFDS set {data_config.tfds_name!r} has "
+            f"no feature {key!r} (it has {sorted(dataset.element_spec)}).")
+    if data_config.num_examples > 0:
+        dataset = dataset.take(data_config.num_examples)
+    texts = []
+    for value in dataset.map(lambda example: example[key]).as_numpy_iterator():
+        text = value.decode("utf-8").strip()
+        if text:
+            texts.append(text)
+    return texts
+
+
 @register_task(CausalLMConfig)
 class CausalLMTask(Task):
     """Builds the `CausalLM` (LoRA when asked), the packed or chat rows and
@@ -260,6 +299,11 @@ class CausalLMTask(Task):
         if end is None:
             raise ConfigError("The tokenizer has no end-of-sequence token.")
         where = self._where(data_config)
+        if data_config.tfds_name:
+            return pack_documents(
+                [tokenizer.encode(t) for t in tfds_documents(data_config,
+                                                             where)],
+                data_config.seq_length, end)
         if data_config.file_type == "text":
             lines = read_text_lines(data_config, where)
             return pack_documents([tokenizer.encode(t) for t in lines.texts],
