@@ -229,11 +229,14 @@ class BestExporter(keras.callbacks.Callback):
 
     The best value and its step are kept in `<export_dir>/best.json`, so a
     resumed run only exports a model better than every earlier one.
+    `write(model, preset_dir)` writes it (default: `save_to_preset`; the
+    task's `write_export`).
     """
 
     def __init__(self, export_dir, metric, comparison, loop_steps,
-                 preprocessor=None):
+                 preprocessor=None, write=None):
         super().__init__()
+        self.write = write or (lambda model, path: model.save_to_preset(path))
         self.export_dir = export_dir
         self.metric = metric if metric.startswith("val_") else f"val_{metric}"
         self.higher = comparison == "higher"
@@ -263,8 +266,8 @@ class BestExporter(keras.callbacks.Callback):
             saved = self.model.preprocessor
             self.model.preprocessor = self.preprocessor
             try:
-                self.model.save_to_preset(
-                    os.path.join(self.export_dir, "preset"))
+                self.write(self.model,
+                           os.path.join(self.export_dir, "preset"))
             finally:
                 self.model.preprocessor = saved
         self.best = value

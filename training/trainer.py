@@ -258,6 +258,7 @@ class Trainer:
                 t.best_checkpoint_metric_comp,
                 loop,
                 preprocessor=self.task.export_preprocessor(),
+                write=self.task.write_export,
             ))
         # Every process checkpoints (collectives need them all); only the
         # chief writes into model_dir, which every process resumes from.

@@ -175,3 +175,51 @@ def test_lora_from_the_config_and_bad_configs(tmp_path):
     with pytest.raises(ConfigError, match="set one of preset"):
         config.override({"task.model.preset": "smollm2_135m_instruct"})
         config.validate_all()
+
+
+def test_the_best_export_of_a_lora_run_is_merged_with_its_tokenizer(
+        tmp_path):
+    import zoo
+    from training.tasks.causal_lm import LORA_FILE
+    from training.trainer import Trainer
+
+    size = _tokenizer_files(tmp_path)
+    (tmp_path / "train.txt").write_text("\n".join(LINES * 2) + "\n")
+    data = {"input_path": str(tmp_path / "train.txt"), "seq_length": 8,
+            "global_batch_size": 4}
+    config = training.get_experiment("causal_lm")
+    model = _tiny_llama(tmp_path, size)
+    model["lora"] = {"rank": 2}
+    config.override({
+        "task": {"model": model, "train_data": data,
+                 "validation_data": data},
+        "trainer": {"train_steps": 4, "steps_per_loop": 4,
+                    "summary_interval": 4, "checkpoint_interval": 4,
+                    "validation_interval": 4,
+                    "optimizer_config": {"learning_rate": {"polynomial": {
+                        "initial_learning_rate": 1e-2, "decay_steps": 4}},
+                        "warmup": {"linear": {"warmup_steps": 0}}}}})
+    trainer = Trainer(config, str(tmp_path / "run"))
+    trainer.train(evaluate=True)
+    trained = trainer.model
+    best = tmp_path / "run" / "best"
+    exported = zoo.from_preset(str(best / "preset"))
+    # A plain decoder (no LoRA left, every weight its own) with the run's
+    # tokenizer, giving the adapted model's logits.
+    assert not any(getattr(layer, "lora_enabled", False)
+                   for layer in exported.backbone.lora_layers())
+    assert len(exported.trainable_weights) == len(exported.weights)
+    assert exported.tokenizer.encode(LINES[0]) == (
+        trained.tokenizer.encode(LINES[0]))
+    ids = np.asarray([trained.tokenizer.encode(LINES[1])[:6]], "int32")
+    inputs = {"token_ids": ids, "padding_mask": np.ones_like(ids)}
+    np.testing.assert_allclose(
+        np.asarray(exported.predict_on_batch(inputs)),
+        np.asarray(trained.predict_on_batch(inputs)), atol=1e-5)
+    factors = np.load(best / LORA_FILE)
+    state = trained.backbone.lora_state()
+    assert sorted(factors.files) == sorted(state) and state
+    for name, value in state.items():
+        np.testing.assert_array_equal(factors[name], value)
+    assert (np.abs(factors[next(n for n in state if "lora_kernel_b" in n)])
+            .max() > 0), "the LoRA factors did not train"

@@ -54,6 +54,12 @@ class Task:
         """The preprocessor attached to exported presets, or None."""
         return None
 
+    def write_export(self, model, preset_dir):
+        """Writes the best model's preset (`BestExporter`): by default
+        `model.save_to_preset(preset_dir)`; a task may write a serving form
+        instead (a causal LM with LoRA merges it) and files beside it."""
+        model.save_to_preset(preset_dir)
+
     @property
     def evaluates_itself(self):
         """Whether `evaluate` computes this task's validation metrics.

@@ -56,6 +56,9 @@ from training.tasks.base import Task
 
 logger = logging.getLogger("zoo")
 
+#: The LoRA factors of the best model, beside its (merged) preset.
+LORA_FILE = "lora.npz"
+
 
 @dataclasses.dataclass
 class CausalLMDataConfig(DataConfig):
@@ -368,6 +371,22 @@ class CausalLMTask(Task):
 
         return finish_pipeline(dataset.map(load), data_config)
 
+    def write_export(self, model, preset_dir):
+        """The best model's preset, LoRA merged into the kernels (a plain
+        decoder that serves like the adapted one), its tokenizer in
+        `assets/`; the LoRA factors alone go to `lora.npz` beside it."""
+        import os
+
+        if not any(getattr(layer, "lora_enabled", False)
+                   for layer in model.backbone.lora_layers()):
+            model.save_to_preset(preset_dir)
+            return
+        model.merge_lora().save_to_preset(preset_dir)
+        path = os.path.join(os.path.dirname(preset_dir), LORA_FILE)
+        tmp = path + ".tmp.npz"
+        np.savez(tmp, **model.backbone.lora_state())
+        os.replace(tmp, path)
+
     def build_losses(self):
         from training.tasks.nlp_common import masked_cross_entropy
 
@@ -387,13 +406,18 @@ def causal_lm():
     (weight decay 0.01, not on norms, biases or embeddings; global norm
     clipped to 1.0), learning rate 1e-4 decaying linearly to 0 over 1,000
     steps after 50 steps of linear warmup, rows of 512 tokens, batch 8,
-    validation every 200 steps.
+    validation every 200 steps; the model with the lowest validation loss
+    is exported to `<model_dir>/best/preset` (LoRA merged, `lora.npz`
+    beside it).
     """
     config = ExperimentConfig(
         task=CausalLMConfig(),
         trainer=TrainerConfig(train_steps=1000, steps_per_loop=200,
                               summary_interval=200, checkpoint_interval=200,
-                              validation_interval=200, validation_steps=-1),
+                              validation_interval=200, validation_steps=-1,
+                              best_checkpoint_export_subdir="best",
+                              best_checkpoint_eval_metric="loss",
+                              best_checkpoint_metric_comp="lower"),
         runtime=RuntimeConfig())
     config.override({"trainer.optimizer_config": {
         "optimizer": {"type": "adamw", "adamw": {

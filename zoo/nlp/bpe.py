@@ -123,6 +123,62 @@ class BytePairTokenizer:
         self._byte_unmap = {c: b for b, c in self._byte_map.items()}
         self._cache = {}
 
+    #: The file `save` writes (a preset's or a `.keras` file's assets).
+    FILE_NAME = "tokenizer.json"
+
+    def get_config(self):
+        """Everything that makes this tokenizer, JSON-serialisable (the
+        merges highest priority first)."""
+        merges = [" ".join(pair) for pair, _ in
+                  sorted(self.ranks.items(), key=lambda item: item[1])]
+        return {"tokens": self.tokens, "merges": merges,
+                "special_tokens": self.special_tokens,
+                "pre_tokenizer": self.pre_tokenizer,
+                "bos_token_id": self.bos_token_id,
+                "eos_token_id": self.eos_token_id,
+                "pad_token_id": self.pad_token_id,
+                "add_bos_token": self.add_bos_token,
+                "chat_template": self.chat_template}
+
+    def save(self, directory):
+        """Writes `directory/tokenizer.json` (`get_config`, with a format
+        tag); `BytePairTokenizer.load(directory)` reads it back."""
+        import json
+        import os
+
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, self.FILE_NAME)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"format": "zoo-byte-level-bpe", "version": 1,
+                       **self.get_config()}, f, ensure_ascii=False)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, directory):
+        """The tokenizer `save` wrote to `directory`.
+
+        Raises:
+            VocabularyError: no such file, or not one `save` wrote.
+        """
+        import json
+        import os
+
+        path = os.path.join(directory, cls.FILE_NAME)
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError) as error:
+            raise VocabularyError(f"Cannot read the tokenizer {path}: "
+                                  f"{error}") from None
+        if not isinstance(data, dict) or data.get("format") != (
+                "zoo-byte-level-bpe"):
+            raise VocabularyError(f"{path} is not a zoo byte-level BPE "
+                                  "tokenizer file.")
+        data.pop("format")
+        data.pop("version", None)
+        return cls(**data)
+
     def vocabulary_size(self):
         """Tokens in the vocabulary."""
         return len(self.tokens)

@@ -91,6 +91,9 @@ def save_preset(model, preset_dir):
             _write_json(tmp / TASK_CONFIG_FILE,
                         keras.saving.serialize_keras_object(task))
             task.save_weights(tmp / TASK_WEIGHTS_FILE)
+        if task is not None and hasattr(task, "save_assets"):
+            # A task's own files (a causal LM's tokenizer).
+            task.save_assets(tmp / ASSETS_DIR)
         preprocessor = getattr(model, "preprocessor", None)
         if preprocessor is not None:
             _write_json(
@@ -219,6 +222,9 @@ def load_preset_directory(path, options):
     model = build_model(backbone)
     _restore_preprocessor(model, path, task_spec is not None
                           and plan.task == default_task)
+    if (task_spec is not None and plan.task == default_task
+            and hasattr(model, "load_assets") and (path / ASSETS_DIR).is_dir()):
+        model.load_assets(path / ASSETS_DIR)
     if not options.load_weights:
         return model
     input_conv = getattr(backbone, "input_conv_layer", None)

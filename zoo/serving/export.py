@@ -256,10 +256,13 @@ def model_kind(model):
     elif isinstance(model, ObjectDetector):
         kind = "object_detector"
     else:
+        hint = (" A CausalLM is served from its preset (save_to_preset "
+                "keeps its tokenizer; merge_lora() folds LoRA in first)."
+                if hasattr(model, "generate") else "")
         raise ExportError(
             f"zoo.export takes an ImageClassifier, an ObjectDetector or a "
             f"text encoder; got {type(model).__name__} "
-            f"{getattr(model, 'name', '')!r}.")
+            f"{getattr(model, 'name', '')!r}.{hint}")
     if preprocessor is None:
         raise ExportError(
             f"{model.name} has no preprocessor, so the artifact could not "

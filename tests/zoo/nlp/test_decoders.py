@@ -11,7 +11,7 @@ import pytest
 
 import zoo
 from model_test_case import assert_close
-from zoo.errors import WeightsError
+from zoo.errors import VocabularyError, WeightsError
 from zoo.layers.attention import MultiHeadAttention, rotary_embedding
 from zoo.nlp.bpe import BytePairTokenizer
 from zoo.nlp.decoders.causal_lm import CausalLM
@@ -381,6 +381,35 @@ def test_gpt2_takes_a_vocabulary_and_merges(tmp_path):
     assert lm.tokenizer.encode(text) == reference.encode(text).ids
     assert lm.tokenizer.eos_token_id == vocab["<|endoftext|>"]
     assert isinstance(lm.generate([text], max_new_tokens=3)[0], str)
+
+
+def test_the_tokenizer_travels_in_presets_and_keras_files(tmp_path):
+    _, ours = _trained_tokenizer(digits=True)
+    ours.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}"
+                          "\n{{ m['content'] }}<|im_end|>\n{% endfor %}")
+    keras.utils.set_random_seed(3)
+    lm = CausalLM(LlamaBackbone(**{**TINY, "num_layers": 1,
+                                   "vocabulary_size": ours.vocabulary_size()}),
+                  tokenizer=ours)
+    lm.backbone.enable_lora(rank=2)
+    ids = np.asarray([ours.encode(CORPUS[0])[:8]], "int32")
+    inputs = {"token_ids": ids, "padding_mask": np.ones_like(ids)}
+    expected = np.asarray(lm.predict_on_batch(inputs))
+    lm.save(tmp_path / "lm.keras")
+    lm.save_to_preset(tmp_path / "preset")
+    for loaded in (keras.saving.load_model(tmp_path / "lm.keras"),
+                   zoo.from_preset(str(tmp_path / "preset"))):
+        assert loaded.tokenizer.get_config() == ours.get_config()
+        for text in CORPUS:
+            assert loaded.tokenizer.encode(text) == ours.encode(text)
+        assert any(layer.lora_enabled
+                   for layer in loaded.backbone.lora_layers())
+        np.testing.assert_allclose(
+            np.asarray(loaded.predict_on_batch(inputs)), expected, atol=1e-6)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "tokenizer.json").write_text('{"tokens": []}')
+    with pytest.raises(VocabularyError, match="not a zoo byte-level BPE"):
+        BytePairTokenizer.load(tmp_path / "bad")
 
 
 # --- training and LoRA ------------------------------------------------------

@@ -62,15 +62,30 @@ class DecoderBackbone(Backbone):
     """
 
     def _init_decoder(self, inputs, outputs, layer_outputs,
-                      features_only=False, **kwargs):
+                      features_only=False, lora=None, **kwargs):
         """Builds the functional model: `outputs` (or, with
-        `features_only`, every block's output `layer_{i}`)."""
+        `features_only`, every block's output `layer_{i}`); `lora` (what
+        `get_config` records after `enable_lora`: `{"rank", "alpha",
+        "targets"}`) adapts it again, so a saved LoRA model reloads as
+        one."""
         pyramid = {f"layer_{i}": h for i, h in enumerate(layer_outputs)}
         self._init_backbone(
             inputs=inputs, outputs=outputs, pyramid_outputs=pyramid,
             feature_info=[{"name": n, "channels": int(h.shape[-1]),
                            "stride": 1} for n, h in pyramid.items()],
             features_only=features_only, **kwargs)
+        self._block_count = len(layer_outputs) - 1  # the embeddings first
+        self._lora_config = None
+        if lora:
+            self.enable_lora(lora["rank"], lora_alpha=lora.get("alpha"),
+                             targets=tuple(lora.get("targets",
+                                                    LORA_TARGETS)))
+
+    def get_config(self):
+        config = super().get_config()
+        if self._lora_config:
+            config["lora"] = dict(self._lora_config)
+        return config
 
     @property
     def token_embedding(self):
@@ -81,7 +96,7 @@ class DecoderBackbone(Backbone):
     def transformer_layers(self):
         """The decoder blocks, in order."""
         return [self.get_layer(f"transformer_layer_{i}")
-                for i in range(self.num_layers)]
+                for i in range(self._block_count)]
 
     def logits(self, hidden):
         """Next-token logits `[batch, length, vocabulary_size]` (float32)
@@ -183,6 +198,8 @@ class DecoderBackbone(Backbone):
         for variable in self.weights:
             if "lora_kernel" not in variable.path:
                 variable.trainable = False
+        self._lora_config = {"rank": int(rank), "alpha": lora_alpha,
+                             "targets": list(targets)}
         return added
 
     def lora_state(self):
@@ -197,6 +214,7 @@ class DecoderBackbone(Backbone):
         from zoo.weights import assign_state
 
         config = self.get_config()
+        config.pop("lora", None)
         copy = type(self).from_config(config)
         state = {v.path: np.asarray(v) for v in self.weights
                  if "lora_kernel" not in v.path}

@@ -406,6 +406,25 @@ class CausalLM(Task):
         last = np.asarray([len(ids) - 1 for ids in encoded])
         return logits[np.arange(len(encoded)), last]
 
+    # --- the tokenizer in presets and .keras files -------------------------
+
+    def save_assets(self, directory):
+        """Writes the tokenizer (`tokenizer.json`) into `directory`; Keras
+        calls it when saving a `.keras` file, `save_to_preset` for the
+        preset's `assets/`."""
+        if self.tokenizer is not None:
+            self.tokenizer.save(directory)
+
+    def load_assets(self, directory):
+        """Attaches the tokenizer `save_assets` wrote, if there is one."""
+        import os
+
+        from zoo.nlp.bpe import BytePairTokenizer
+
+        if os.path.isfile(os.path.join(directory,
+                                       BytePairTokenizer.FILE_NAME)):
+            self.set_tokenizer(BytePairTokenizer.load(directory))
+
     def get_config(self):
         config = super().get_config()
         config.pop("tokenizer", None)
