@@ -72,7 +72,8 @@ def describe_environment():
     Returns:
         dict with `device`, `python_version`, `numpy_version`,
         `keras_version`, `backend_version` (`"tensorflow 2.21.0"`,
-        `"jax 0.10.2"`), `keras_hub_version` and `zoo_version`.
+        `"jax 0.10.2"`), `keras_hub_version`, `zoo_version` and
+        `xla_flags` (`describe_xla_flags`).
     """
     import keras
     import numpy
@@ -88,7 +89,19 @@ def describe_environment():
         "backend_version": f"{backend} {_version(backend)}".strip(),
         "keras_hub_version": _version("keras_hub"),
         "zoo_version": zoo.__version__,
+        "xla_flags": describe_xla_flags(),
     }
+
+
+def describe_xla_flags():
+    """`"onednn"`, `"default"` or `"user: <XLA_FLAGS>"`: the XLA flags this
+    process runs with (`zoo.xla_flags.state()`)."""
+    from zoo.xla_flags import state
+
+    decided = state()
+    if decided["xla_flags"] == "user":
+        return f"user: {decided['value']}"
+    return decided["xla_flags"]
 
 
 def utc_timestamp():

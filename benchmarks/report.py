@@ -17,6 +17,8 @@ def _label(row):
     label = row.source
     if row.variant:
         label += f" {row.variant}"
+    if row.settings:
+        label += f" ({row.settings})"
     return label
 
 
@@ -66,6 +68,8 @@ def describe_runs(rows):
                 f"{row.keras_version}, keras-hub {row.keras_hub_version}, zoo "
                 f"{row.zoo_version}; {row.precision} matmul peak "
                 f"{row.peak_gflops:.0f} GFLOP/s")
+        if row.xla_flags:
+            line += f"; XLA flags: {row.xla_flags}"
         if line not in lines:
             lines.append(line)
     return lines

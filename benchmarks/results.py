@@ -64,6 +64,13 @@ class BenchRow:
         python_version, numpy_version, keras_version, backend_version,
         keras_hub_version, zoo_version: str.
         timestamp: str, ISO 8601 UTC time the measurement ended.
+        xla_flags: str, the process's XLA flags (`zoo.xla_flags.state()`):
+            `"onednn"` (zoo's default on JAX), `"default"` (XLA's own) or
+            `"user: <XLA_FLAGS>"`; empty in files written before it was
+            recorded.
+        settings: str, how the measured model predicts: `"folded BN"`
+            when `predict_on_batch` folds batch norms (`Task.
+            inference_model`), else empty.
     """
 
     model: str
@@ -103,6 +110,8 @@ class BenchRow:
     keras_hub_version: str
     zoo_version: str
     timestamp: str
+    xla_flags: str = ""
+    settings: str = ""
 
     def to_dict(self):
         """The row as a plain dict, keys in `COLUMNS` order."""
@@ -112,6 +121,8 @@ class BenchRow:
 #: Every column of a result row, in file order.
 COLUMNS = tuple(f.name for f in dataclasses.fields(BenchRow))
 _TYPES = typing.get_type_hints(BenchRow)
+#: Columns older result files may lack (they take their defaults).
+OPTIONAL_COLUMNS = ("xla_flags", "settings")
 
 
 def _parse(name, text):
@@ -141,11 +152,13 @@ def row_from_dict(data):
     """
     from benchmarks.errors import BenchError
 
-    missing = [c for c in COLUMNS if c not in data]
+    missing = [c for c in COLUMNS if c not in data
+               and c not in OPTIONAL_COLUMNS]
     if missing:
         raise BenchError(f"Result row lacks the columns {missing}.")
     try:
-        return BenchRow(**{c: _parse(c, data[c]) for c in COLUMNS})
+        return BenchRow(**{c: _parse(c, data[c]) for c in COLUMNS
+                           if c in data})
     except ValueError as error:
         raise BenchError(f"Unreadable result row: {error}.") from None
 

@@ -19,6 +19,11 @@ from zoo.log import configure_default_logging as _configure_default_logging
 
 _configure_default_logging()
 
+from zoo.xla_flags import configure as _configure_xla_flags  # noqa: E402
+
+# Before Keras or JAX start: XLA reads XLA_FLAGS once, at its first use.
+_configure_xla_flags()
+
 from zoo.errors import (  # noqa: E402, F401  (light: no Keras; in __all__)
     DataFormatError,
     DownloadError,
