@@ -242,8 +242,19 @@ class Measurement:
             iters=len(times),
             rounds=settings.rounds,
             timestamp=utc_timestamp(),
+            settings=predict_settings(model, self.mode),
             **describe_environment(),
         )
+
+
+def predict_settings(model, mode):
+    """`"folded BN"` for the inference of a model whose `predict_on_batch`
+    folds batch norms (`zoo.Task.inference_model`), else `""`."""
+    inference_model = getattr(model, "inference_model", None)
+    if mode == "infer" and callable(inference_model) and (
+            inference_model() is not None):
+        return "folded BN"
+    return ""
 
 
 class OpMeasurement(Measurement):

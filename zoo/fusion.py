@@ -182,7 +182,7 @@ def _nested_inputs(args):
     return keras.tree.flatten(args[0] if len(args) == 1 else args)
 
 
-def _rebuild(model, inputs, pairs, folded_names):
+def _rebuild(model, inputs, pairs, folded_pairs):
     """Calls `model`'s graph on `inputs` with the `pairs` folded.
 
     Args:
@@ -190,7 +190,8 @@ def _rebuild(model, inputs, pairs, folded_names):
         inputs: flat list of tensors, one per `model.inputs`.
         pairs: dict `id(convolution node)` -> batch-norm node, as
             `find_foldable_pairs` returns.
-        folded_names: list, the folded batch norms' names are appended.
+        folded_pairs: list, `(folded convolution, convolution, batch norm)`
+            of every folded pair is appended.
 
     Returns:
         flat list of output tensors, in `model.outputs` order.
@@ -205,15 +206,15 @@ def _rebuild(model, inputs, pairs, folded_names):
         if id(node) in folded_batch_norms:
             # The folded batch norm: its output is the folded convolution's.
             outputs = [tensors[id(node.arguments.keras_tensors[0])]]
-            folded_names.append(operation.name)
         elif id(node) in pairs:
             bn = pairs[id(node)].operation
             folded = _folded_convolution(operation, bn)
             outputs = [folded(*args, **kwargs)]
             _assign_folded(folded, operation, bn)
+            folded_pairs.append((folded, operation, bn))
         elif _is_functional(operation):
             outputs = _rebuild(operation, _nested_inputs(args), pairs,
-                               folded_names)
+                               folded_pairs)
         else:
             outputs = keras.tree.flatten(operation(*args, **kwargs))
         for reference, value in zip(node.outputs, outputs):
@@ -248,16 +249,34 @@ def fuse_batch_norm(model, name=None):
         keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name)
         for t in model.inputs
     ]
-    folded_names = []
-    outputs = _rebuild(model, inputs, pairs, folded_names)
+    folded_pairs = []
+    outputs = _rebuild(model, inputs, pairs, folded_pairs)
     fused = keras.Model(
         inputs=keras.tree.pack_sequence_as(model._inputs_struct, inputs),
         outputs=keras.tree.pack_sequence_as(model._outputs_struct, outputs),
         name=name or f"{model.name}_fused",
     )
+    # Not tracked (the layers are the model's): what `refold` reassigns.
+    object.__setattr__(fused, "_zoo_folded_pairs", folded_pairs)
     _logger().debug("fuse_batch_norm: folded %d batch norms of %s.",
-                    len(folded_names), model.name)
+                    len(folded_pairs), model.name)
     return fused
+
+
+def refold(fused):
+    """Folds the source model's current weights into `fused` again (a
+    model `fuse_batch_norm` returned), after they changed: in place, so
+    compiled functions of `fused` stay valid.
+
+    Returns:
+        int, the convolutions reassigned.
+    """
+    pairs = getattr(fused, "_zoo_folded_pairs", None)
+    if pairs is None:
+        raise TypeError(f"{fused.name} was not made by fuse_batch_norm.")
+    for folded, conv, bn in pairs:
+        _assign_folded(folded, conv, bn)
+    return len(pairs)
 
 
 def _logger():

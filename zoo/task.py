@@ -19,6 +19,10 @@ class Task(keras.Model):
 
     backbone = None
     preprocessor = None
+    #: On TensorFlow, `predict` folds batch norms into their convolutions
+    #: (exact to float tolerance: see `inference_model`). Set False on a
+    #: model (or class) to predict through the layers as built.
+    fold_batch_norms = True
 
     # --- presets ------------------------------------------------------------
 
@@ -47,6 +51,85 @@ class Task(keras.Model):
         from zoo.fusion import fuse_batch_norm
 
         return fuse_batch_norm(self)
+
+    # --- inference with batch norms folded -----------------------------------
+
+    def inference_model(self):
+        """The model `predict` runs on TensorFlow: this model with each
+        convolution + batch norm pair folded into one convolution
+        (`zoo.fusion.fuse_batch_norm`, 1.14x on ResNet-50 here), or None:
+        nothing folds, `fold_batch_norms` is False, or the backend is JAX
+        (XLA fuses the batch norm into the convolution's output itself;
+        folding measured no faster there).
+
+        Built once, and folded again (in place: nothing retraces) whenever
+        the weights may have changed since: a step of the optimizer (`fit`,
+        `train_on_batch`), `load_weights`, `set_weights`,
+        `zoo.weights.assign_state`, or a change of the variables
+        themselves (`enable_lora`, `quantize`). Only `predict` uses it;
+        `fit` trains this model's own layers. After assigning variables by
+        hand, call `weights_changed()`.
+        """
+        if not self.fold_batch_norms or keras.backend.backend() != (
+                "tensorflow"):
+            return None
+        structure = (tuple(id(v) for v in self.variables),
+                     self.dtype_policy.name)
+        optimizer = getattr(self, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        version = (id(optimizer),
+                   None if iterations is None else int(iterations.numpy()),
+                   getattr(self, "_weights_version", 0))
+        cached = getattr(self, "_inference_cache", None)
+        if cached is not None and cached[0] == structure:
+            if cached[1] != version and cached[2] is not None:
+                from zoo.fusion import refold
+
+                refold(cached[2])
+            object.__setattr__(self, "_inference_cache",
+                               (structure, version, cached[2]))
+            return cached[2]
+        from zoo.fusion import find_foldable_pairs, fuse_batch_norm
+
+        folded = None
+        if find_foldable_pairs(self):
+            folded = fuse_batch_norm(self, name=f"{self.name}_inference")
+        # Not tracked: it is no part of this model (nor of its weights).
+        object.__setattr__(self, "_inference_cache",
+                           (structure, version, folded))
+        if cached is not None:
+            self.predict_function = None  # traced with the old graph
+        return folded
+
+    def weights_changed(self):
+        """Tells `predict` that the weights changed (they are folded again
+        at the next call); `fit`, `load_weights`, `set_weights` and
+        `zoo.weights.assign_state` do it themselves."""
+        object.__setattr__(self, "_weights_version",
+                           getattr(self, "_weights_version", 0) + 1)
+
+    def load_weights(self, *args, **kwargs):
+        """`keras.Model.load_weights` (then `weights_changed`)."""
+        result = super().load_weights(*args, **kwargs)
+        self.weights_changed()
+        return result
+
+    def set_weights(self, weights):
+        """`keras.Model.set_weights` (then `weights_changed`)."""
+        super().set_weights(weights)
+        self.weights_changed()
+
+    def predict_step(self, *args):
+        """Keras' `predict_step`, through `inference_model()` when there is
+        one (TensorFlow: `(data,)`; other backends pass through)."""
+        # Built (and folded) by predict / predict_on_batch, eagerly: this
+        # runs while Keras traces.
+        cached = getattr(self, "_inference_cache", None)
+        folded = cached[2] if cached is not None else None
+        if folded is None or len(args) != 1 or not self.fold_batch_norms:
+            return super().predict_step(*args)
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(args[0])
+        return folded(x, training=False)
 
     # --- preprocessing in fit / evaluate / predict ---------------------------
 
@@ -123,12 +206,20 @@ class Task(keras.Model):
         return super().evaluate(x, **kwargs)
 
     def predict(self, x, batch_size=None, **kwargs):
-        """`keras.Model.predict`, running the preprocessor over `x`."""
+        """`keras.Model.predict`, running the preprocessor over `x`, with
+        batch norms folded (`inference_model`)."""
+        self.inference_model()  # built before Keras traces predict_step
         if self.preprocessor is None:
             return super().predict(x, batch_size=batch_size, **kwargs)
         x = self._preprocess_dataset(x, batch_size=batch_size,
                                      with_labels=False)
         return super().predict(x, **kwargs)
+
+    def predict_on_batch(self, x):
+        """`keras.Model.predict_on_batch`, with batch norms folded
+        (`inference_model`)."""
+        self.inference_model()
+        return super().predict_on_batch(x)
 
     # --- serialisation ------------------------------------------------------
 

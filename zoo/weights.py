@@ -119,3 +119,5 @@ def assign_state(model, state, *, skip_prefixes=(), input_conv=None,
                 f"expects {target}."
             )
         variable.assign(array)
+    if callable(getattr(model, "weights_changed", None)):
+        model.weights_changed()  # a Task's folded inference copy refolds

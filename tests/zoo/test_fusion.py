@@ -149,3 +149,53 @@ def test_fuse_needs_a_functional_model():
     with pytest.raises(TypeError, match="needs a functional Keras model; "
                        "got Subclassed"):
         fuse_batch_norm(Subclassed())
+
+
+# --- predict folds by default (TensorFlow), never stale ------------------------
+
+#: Folded or not, float32 sums in another order: logits of scale ~30 here.
+FOLDED = dict(rtol=1e-5, atol=1e-4)
+
+
+def test_predict_folds_batch_norms_and_follows_the_weights(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = zoo.create_model("resnet18", num_classes=4,
+                             input_shape=(32, 32, 3), stage_filters=(8, 8, 8, 8))
+    model.preprocessor = None
+    _randomize(model)
+    images = _images(4)
+    trainable = len(model.trainable_weights)
+    before = model.predict(images, verbose=0)
+    np.testing.assert_allclose(before, _run(model, images), **FOLDED)
+    folded = model.inference_model()
+    if keras.backend.backend() == "jax":
+        # XLA fuses the batch norms itself: predict runs the model as is.
+        assert folded is None
+    else:
+        assert not _layers_of(folded, keras.layers.BatchNormalization)
+        assert not {id(v) for v in folded.weights} <= {
+            id(v) for v in model.weights}
+    model.save_weights(tmp_path / "before.weights.h5")
+
+    # fit trains the model's own layers (the folded copy is no part of it),
+    # and predict then uses the new weights.
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss="sparse_categorical_crossentropy")
+    model.fit(images, np.arange(4), epochs=3, verbose=0)
+    assert len(model.trainable_weights) == trainable
+    after = model.predict(images, verbose=0)
+    assert np.abs(after - before).max() > 1e-3, "fit changed nothing"
+    np.testing.assert_allclose(after, _run(model, images), **FOLDED)
+    np.testing.assert_allclose(model.predict_on_batch(images), after,
+                               **FOLDED)
+    # load_weights and a hand-made assignment (weights_changed) too.
+    model.load_weights(tmp_path / "before.weights.h5")
+    np.testing.assert_allclose(model.predict(images, verbose=0), before,
+                               **FOLDED)
+    bn = _layers_of(model, keras.layers.BatchNormalization)[0]
+    bn.beta.assign(bn.beta + 1.0)
+    model.weights_changed()
+    np.testing.assert_allclose(model.predict_on_batch(images),
+                               _run(model, images), **FOLDED)
+    model.fold_batch_norms = False
+    assert model.inference_model() is None
