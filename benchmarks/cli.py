@@ -143,6 +143,16 @@ def add_parser(subparsers):
     parser.add_argument("--peak-size", type=_int_at_least(1),
                         help="matrix side of the start-up matmul peak "
                         "(default 2048)")
+    parser.add_argument("--keras-defaults",
+                        action=argparse.BooleanOptionalAction, default=None,
+                        help="also measure the peers in a process of their "
+                        "own under Keras' and XLA's defaults (zoo's XLA "
+                        "flags off), for a second ratio: zoo's defaults "
+                        "against what a user of the peer gets (default: on "
+                        "when this process runs with zoo's XLA flags and "
+                        "there are peers)")
+    parser.add_argument("--peers-only", action="store_true",
+                        help=argparse.SUPPRESS)
     parser.add_argument("--backends", metavar="LIST",
                         help="comma-separated backends, each run in its own "
                         f"subprocess ({','.join(BACKENDS)}); default: the "
@@ -188,6 +198,7 @@ def _overrides(args):
         "num_classes": args.num_classes,
         "peak_size": args.peak_size,
         "fuse": args.fuse,
+        "peers_only": args.peers_only or None,
     }
     if args.vs:
         peers = _split_list(args.vs)
@@ -289,7 +300,67 @@ def _run_here(runs, args):
     with _progress_reporter(args) as progress:
         for models, settings in runs:
             rows.extend(run_benchmarks(models, settings, progress=progress))
+    if _wants_keras_defaults(runs, args):
+        rows.extend(_peers_under_keras_defaults(args))
     return add_ratios(rows)
+
+
+def _wants_keras_defaults(runs, args):
+    """Whether to measure the peers again under Keras' defaults: asked, or
+    (by default) there are peers and this process runs with zoo's XLA
+    flags, so that the same-process ratio is not what a peer's user gets."""
+    from benchmarks.environment import describe_xla_flags
+
+    if args.peers_only or args.keras_defaults is False:
+        return False
+    has_peers = any(settings.peers for _, settings in runs)
+    if args.keras_defaults:
+        return has_peers
+    return has_peers and describe_xla_flags() == "onednn"
+
+
+def _peers_under_keras_defaults(args):
+    """The peers' rows measured by a `zoo bench --peers-only` child without
+    zoo's XLA flags (`ZOO_XLA_ONEDNN=0`, no `XLA_FLAGS`), marked
+    `settings="Keras defaults"`."""
+    import keras
+
+    from benchmarks.errors import BenchFailure
+    from benchmarks.results import read_results
+    from zoo.xla_flags import OPT_OUT_VARIABLE
+
+    backend = keras.backend.backend()
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
+        results_file = os.path.join(tmp, "keras_defaults.json")
+        env = _child_environment(backend)
+        env.pop("XLA_FLAGS", None)
+        env[OPT_OUT_VARIABLE] = "0"
+        argv = _child_argv(args, backend, results_file) + [
+            "--peers-only", "--no-keras-defaults"]
+        if not args.quiet:
+            print("zoo bench: measuring the peers under Keras' defaults in a "
+                  "subprocess", file=sys.stderr, flush=True)
+        result = subprocess.run([sys.executable, "-m", "training.cli", *argv],
+                                env=env)
+        if result.returncode != 0:
+            raise BenchFailure(
+                "The Keras-defaults subprocess failed with exit status "
+                f"{result.returncode} (its messages are above).")
+        rows = read_results(results_file)
+    for row in rows:
+        row.settings = "Keras defaults"
+    return rows
+
+
+def _child_environment(backend):
+    """`os.environ` for a `zoo bench` child on `backend` (this checkout
+    first on the path)."""
+    repo_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (repo_root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _child_argv(args, backend, results_file):
@@ -308,7 +379,8 @@ def _child_argv(args, backend, results_file):
     ):
         if value is not None:
             argv += [flag, str(value)]
-    for flag, value in (("jit", args.jit), ("fuse", args.fuse)):
+    for flag, value in (("jit", args.jit), ("fuse", args.fuse),
+                        ("keras-defaults", args.keras_defaults)):
         if value is not None:
             argv.append(f"--{flag}" if value else f"--no-{flag}")
     for value in args.vs or []:
@@ -330,15 +402,11 @@ def _run_in_subprocesses(backends, args):
     from benchmarks.errors import BenchFailure
     from benchmarks.results import add_ratios, read_results
 
-    repo_root = str(Path(__file__).resolve().parents[2])
     rows = []
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
         for backend in backends:
             results_file = os.path.join(tmp, f"{backend}.json")
-            env = dict(os.environ, KERAS_BACKEND=backend)
-            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (repo_root, env.get("PYTHONPATH")) if p)
+            env = _child_environment(backend)
             command = [sys.executable, "-m", "training.cli",
                        *_child_argv(args, backend, results_file)]
             if not args.quiet:

@@ -68,9 +68,11 @@ class BenchRow:
             `"onednn"` (zoo's default on JAX), `"default"` (XLA's own) or
             `"user: <XLA_FLAGS>"`; empty in files written before it was
             recorded.
-        settings: str, how the measured model predicts: `"folded BN"`
-            when `predict_on_batch` folds batch norms (`Task.
-            inference_model`), else empty.
+        settings: str, what differs from a plain run: `"folded BN"` when
+            the model's `predict_on_batch` folds batch norms
+            (`Task.inference_model`), `"Keras defaults"` for a peer
+            measured in a process with Keras' and XLA's defaults (no zoo
+            XLA flags), else empty.
     """
 
     model: str
@@ -253,7 +255,10 @@ def add_ratios(rows):
     input shape and requested batch size:
 
     - a peer row: zoo's samples/s divided by the peer's, same precision
-      (`ratio_of="zoo/keras.applications"`); above 1 means zoo is faster;
+      (`ratio_of="zoo/keras.applications"`); above 1 means zoo is faster.
+      A peer measured under Keras' defaults in a process of its own
+      (`settings="Keras defaults"`) gives `"zoo/keras.applications (Keras
+      defaults)"`: zoo's defaults against what a user of the peer gets;
     - a fused row: fused samples/s divided by unfused (`"fused/unfused"`);
     - an export row: the artifact's samples/s divided by the Keras model's
       (`"saved_model/keras"`, `"tflite/keras"`, `"onnx/keras"`);
@@ -276,6 +281,8 @@ def add_ratios(rows):
             if base is not None:
                 row.ratio = base.samples_per_s / row.samples_per_s
                 row.ratio_of = f"zoo/{row.source}"
+                if row.settings:  # "Keras defaults": its own process
+                    row.ratio_of += f" ({row.settings})"
         elif row.variant:
             base = zoo_rows.get(_key(row) + (row.precision,))
             if base is not None:

@@ -480,8 +480,9 @@ def _measure_model(name, settings, progress, attempt_hook):
         return _measure_generation(name, model, built, settings, progress)
     # Peers are built first so that one that cannot be built fails the run
     # before anything is measured.
-    candidates = [(model, "zoo", "", built)]
-    if settings.fuse and "infer" in settings.modes():
+    candidates = [] if settings.peers_only else [(model, "zoo", "", built)]
+    if settings.fuse and "infer" in settings.modes() and not (
+            settings.peers_only):
         candidates.append((_fused(model), "zoo", "fused", built + ".fuse()"))
     for source in settings.peers:
         peer, peer_built = build_peer_model(source, name, model)
@@ -500,7 +501,8 @@ def _measure_model(name, settings, progress, attempt_hook):
                 logger.info("bench: compiling %s", measurement.label)
                 measurement.prepare()
             exports = []
-            if mode == "infer" and settings.exports:
+            if mode == "infer" and settings.exports and not (
+                    settings.peers_only):
                 exports = _export_measurements(
                     model, name, settings, measurements[0].batch_size, work)
             # Interleaved rounds: every measurement sees the same load drift.
@@ -521,11 +523,13 @@ def _measure_generation(name, model, built, settings, progress):
                          f"a {type(model).__name__}.")
     prompts = generation._prompts(model.backbone.vocabulary_size,
                                   settings.batch_size, settings.seq_len)
-    quantized, _ = build_zoo_model(name, settings)
-    quantized.quantize("int8")
-    candidates = generation.zoo_candidates(model, prompts,
-                                           settings.new_tokens, built,
-                                           int8_model=quantized)
+    candidates = []
+    if not settings.peers_only:
+        quantized, _ = build_zoo_model(name, settings)
+        quantized.quantize("int8")
+        candidates = generation.zoo_candidates(model, prompts,
+                                               settings.new_tokens, built,
+                                               int8_model=quantized)
     for source in settings.peers:
         peer, peer_built = build_peer_model(source, name, model)
         candidates.append(generation.keras_hub_candidate(

@@ -59,6 +59,9 @@ class BenchSettings:
             norms folded) and time inference of each artifact in its own
             runtime (`benchmarks.exports`).
         peak_size: int, side of the square matrices of the peak measurement.
+        peers_only: bool, measure only the peers (the zoo model is built,
+            since peers are built to match it, but not timed): what the
+            Keras-defaults run of `zoo bench` does in its own process.
     """
 
     mode: str = "infer"
@@ -77,6 +80,7 @@ class BenchSettings:
     model_args: dict = dataclasses.field(default_factory=dict)
     exports: tuple = ()
     peak_size: int = 2048
+    peers_only: bool = False
 
     def modes(self):
         """The modes to measure, in order: `("infer",)`, `("train",)` or

@@ -50,7 +50,8 @@ _TRANSPOSED = (
 _DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
 
 
-def _is_functional(operation):
+def is_functional(operation):
+    """Whether `operation` is a functional Keras model (its graph known)."""
     return isinstance(operation, keras.Model) and hasattr(
         operation, "_nodes_by_depth"
     )
@@ -105,7 +106,7 @@ def find_foldable_pairs(model):
             consumers.setdefault(id(tensor), []).append(node)
     outputs = {id(t) for t in model.outputs}
     for node in _nodes_in_order(model):
-        if _is_functional(node.operation):
+        if is_functional(node.operation):
             pairs.update(find_foldable_pairs(node.operation))
             continue
         if not _foldable_convolution(node) or len(node.outputs) != 1:
@@ -212,7 +213,7 @@ def _rebuild(model, inputs, pairs, folded_pairs):
             outputs = [folded(*args, **kwargs)]
             _assign_folded(folded, operation, bn)
             folded_pairs.append((folded, operation, bn))
-        elif _is_functional(operation):
+        elif is_functional(operation):
             outputs = _rebuild(operation, _nested_inputs(args), pairs,
                                folded_pairs)
         else:
@@ -239,7 +240,7 @@ def fuse_batch_norm(model, name=None):
     Raises:
         TypeError: `model` is not a functional model.
     """
-    if not _is_functional(model):
+    if not is_functional(model):
         raise TypeError(
             "fuse_batch_norm needs a functional Keras model; got "
             f"{type(model).__name__}, whose graph is not known."

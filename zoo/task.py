@@ -89,10 +89,14 @@ class Task(keras.Model):
             object.__setattr__(self, "_inference_cache",
                                (structure, version, cached[2]))
             return cached[2]
-        from zoo.fusion import find_foldable_pairs, fuse_batch_norm
+        from zoo.fusion import (
+            is_functional,
+            find_foldable_pairs,
+            fuse_batch_norm,
+        )
 
         folded = None
-        if find_foldable_pairs(self):
+        if is_functional(self) and find_foldable_pairs(self):
             folded = fuse_batch_norm(self, name=f"{self.name}_inference")
         # Not tracked: it is no part of this model (nor of its weights).
         object.__setattr__(self, "_inference_cache",

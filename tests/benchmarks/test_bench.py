@@ -609,16 +609,32 @@ def test_backends_run_in_their_own_subprocesses(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "training.cli", "bench", "resnet18",
          "--model-arg", "stage_filters=[64, 8, 8, 8]", *TINY_CLI,
+         "--vs", "keras_hub",
          "--backends", "tensorflow,jax", "--results-file", str(results)],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_results(results)
-    assert [r.backend for r in rows] == ["tensorflow", "jax"]
+    kinds = [(r.backend, r.source, r.settings, r.xla_flags) for r in rows]
+    # TensorFlow: XLA's flags untouched, so one ratio says both things;
+    # zoo's predict folds the batch norms. JAX: zoo's XLA flags, and the
+    # peer once more in a process of its own under Keras' defaults.
+    assert kinds == [
+        ("tensorflow", "zoo", "folded BN", "default"),
+        ("tensorflow", "keras_hub", "", "default"),
+        ("jax", "zoo", "", "onednn"),
+        ("jax", "keras_hub", "", "onednn"),
+        ("jax", "keras_hub", "Keras defaults", "default")]
+    assert [r.ratio_of for r in rows] == [
+        "", "zoo/keras_hub", "", "zoo/keras_hub",
+        "zoo/keras_hub (Keras defaults)"]
+    assert rows[4].ratio == pytest.approx(
+        rows[2].samples_per_s / rows[4].samples_per_s, rel=1e-6)
     for row in rows:
         assert row.backend_version.startswith(row.backend + " ")
         assert row.model_args == "stage_filters=[64, 8, 8, 8]"
-    assert rows[0].params == rows[1].params
+    assert rows[0].params == rows[2].params
     assert "tensorflow" in result.stdout and "jax" in result.stdout
+    assert "XLA flags: onednn" in result.stdout
 
 
 @pytest.mark.one_backend  # the runner is backend-independent

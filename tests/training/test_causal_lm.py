@@ -177,6 +177,7 @@ def test_lora_from_the_config_and_bad_configs(tmp_path):
         config.validate_all()
 
 
+@pytest.mark.one_backend  # the merge itself: tests/zoo/nlp/test_decoders.py
 def test_the_best_export_of_a_lora_run_is_merged_with_its_tokenizer(
         tmp_path):
     import zoo
