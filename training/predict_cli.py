@@ -71,7 +71,7 @@ def read_image(path, channels):
 
 def classify(model, images, top_k, class_names=None):
     """`[(top-k [(class id, name, probability)])]` of the uint8 images, each
-    through the model's own preprocessor."""
+    through the model's own preprocessor and its `inference_model()`."""
     import keras
     import numpy as np
 
@@ -80,13 +80,16 @@ def classify(model, images, top_k, class_names=None):
     names = class_names or default_class_names(model.num_classes)
     channels_first = getattr(model.preprocessor, "data_format",
                              "") == "channels_first"
+    # Batch norms folded where predict folds them (TensorFlow), called
+    # eagerly: a few images do not pay for tracing.
+    network = model.inference_model() or model
     results = []
     for image in images:
         batch = image[None]
         if channels_first:
             batch = np.transpose(batch, (0, 3, 1, 2))
         scores = keras.ops.convert_to_numpy(
-            model(model.preprocessor(batch), training=False))[0]
+            network(model.preprocessor(batch), training=False))[0]
         scores = np.asarray(scores, "float64")
         if model.activation is None:
             scores = np.exp(scores - scores.max())

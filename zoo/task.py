@@ -19,10 +19,6 @@ class Task(keras.Model):
 
     backbone = None
     preprocessor = None
-    #: On TensorFlow, `predict` folds batch norms into their convolutions
-    #: (exact to float tolerance: see `inference_model`). Set False on a
-    #: model (or class) to predict through the layers as built.
-    fold_batch_norms = True
 
     # --- presets ------------------------------------------------------------
 
@@ -54,10 +50,23 @@ class Task(keras.Model):
 
     # --- inference with batch norms folded -----------------------------------
 
+    @property
+    def fold_batch_norms(self):
+        """On TensorFlow, `predict` folds batch norms into their
+        convolutions (exact to float tolerance: see `inference_model`);
+        True by default. Set False to predict through the layers as
+        built."""
+        return getattr(self, "_fold_batch_norms", True)
+
+    @fold_batch_norms.setter
+    def fold_batch_norms(self, value):
+        object.__setattr__(self, "_fold_batch_norms", bool(value))
+        self.predict_function = None  # traced on the other path
+
     def inference_model(self):
         """The model `predict` runs on TensorFlow: this model with each
         convolution + batch norm pair folded into one convolution
-        (`zoo.fusion.fuse_batch_norm`, 1.14x on ResNet-50 here), or None:
+        (`zoo.fusion.fuse_batch_norm`; docs/performance.md), or None:
         nothing folds, `fold_batch_norms` is False, or the backend is JAX
         (XLA fuses the batch norm into the convolution's output itself;
         folding measured no faster there).

@@ -199,3 +199,5 @@ def test_predict_folds_batch_norms_and_follows_the_weights(tmp_path):
                                _run(model, images), **FOLDED)
     model.fold_batch_norms = False
     assert model.inference_model() is None
+    np.testing.assert_allclose(model.predict_on_batch(images),
+                               _run(model, images), **FOLDED)
