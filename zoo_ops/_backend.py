@@ -150,9 +150,10 @@ def compiled_with_variables(fn, variables):
     JAX: `jax.jit` with the variables' current values passed in as
     arguments (`keras.StatelessScope` maps each variable to its value
     inside), so the weights are not baked into the program as constants
-    and later assignments are seen. TensorFlow: a `tf.function` (the
-    variables are captured). Other backends: `fn` itself. Retraces when
-    array shapes change.
+    and later assignments are seen. TensorFlow: a `tf.function` compiled
+    by XLA (`jit_compile=True`; the variables are captured), which updates
+    a loop's arrays in place where a plain graph copies them. Other
+    backends: `fn` itself. Retraces when array shapes change.
     """
     backend = keras.backend.backend()
     if backend == "jax":
@@ -172,5 +173,6 @@ def compiled_with_variables(fn, variables):
 
         return call
     if backend == "tensorflow":
-        return tensorflow().function(fn, reduce_retracing=True)
+        return tensorflow().function(fn, reduce_retracing=True,
+                                     jit_compile=True)
     return fn

@@ -371,7 +371,8 @@ def compile_decoding(fn, variables):
 
     `fn(*arrays)` runs a model (whose weights are the Keras `variables`)
     inside `generate` or `beam_search`; the whole loop becomes one program
-    (`jax.jit` with the weights as arguments on JAX, `tf.function` on
-    TensorFlow), so a step costs no Python dispatch.
+    (`jax.jit` with the weights as arguments on JAX, `tf.function` with
+    `jit_compile=True` on TensorFlow), so a step costs no Python dispatch
+    and XLA updates the loop's cache in place.
     """
     return compiled_with_variables(fn, variables)

@@ -139,6 +139,12 @@ class MultiHeadAttention(keras.layers.Layer):
         cache_index: scalar int, where the query's first position goes in
             the cache.
         training: bool.
+        cache_layer: None, or a Python int: `cache` is then every layer's,
+            `[batch, num_layers, 2, cache_length, num_key_value_heads,
+            head_dim]`, this layer's at index `cache_layer`; only the new
+            tokens' rows are written, and the whole updated cache returned
+            (under XLA the update happens in place, so a decoding step does
+            not copy the cache).
 
     Returns:
         `[batch, query_length, output_dim]`, the query's dtype; with a
@@ -217,7 +223,7 @@ class MultiHeadAttention(keras.layers.Layer):
 
     def call(self, query, key_value=None, padding_mask=None,
              attention_mask=None, positions=None, cache=None,
-             cache_index=None, training=None):
+             cache_index=None, training=None, cache_layer=None):
         source = query if key_value is None else key_value
         q = self._split_heads(self.query_dense(query))
         k = self._split_heads(self.key_dense(source), self._kv_heads)
@@ -234,11 +240,17 @@ class MultiHeadAttention(keras.layers.Layer):
         if cache is not None:
             zero = ops.zeros((), "int32")
             start = ops.cast(start, "int32")
-            index = (zero, zero, start, zero, zero)
             update = ops.stack([k, v], axis=1)
-            cache = ops.slice_update(cache, index,
-                                     ops.cast(update, cache.dtype))
-            k, v = cache[:, 0], cache[:, 1]
+            if cache_layer is None:
+                index = (zero, zero, start, zero, zero)
+                cache = ops.slice_update(cache, index,
+                                         ops.cast(update, cache.dtype))
+                k, v = cache[:, 0], cache[:, 1]
+            else:
+                index = (zero, zero + cache_layer, zero, start, zero, zero)
+                update = ops.cast(update[:, None], cache.dtype)
+                cache = ops.slice_update(cache, index, update)
+                k, v = cache[:, cache_layer, 0], cache[:, cache_layer, 1]
         mask = merge_masks(padding_mask, attention_mask)
         scale = 1.0 / float(self._head_dim) ** 0.5
         explicit = (training and self.dropout > 0.0) or _unfused_float16(

@@ -292,7 +292,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
         inputs: `[batch, length, hidden]` float.
         attention_mask: `[batch, length, key_length]` bool (causal and
             padding; key_length is the cache's with a cache).
-        positions, cache, cache_index: as `MultiHeadAttention`'s.
+        positions, cache, cache_index, cache_layer: as
+            `MultiHeadAttention`'s.
         training: bool.
 
     Returns:
@@ -369,12 +370,13 @@ class TransformerDecoderBlock(keras.layers.Layer):
         self._activation_fn = get_activation(self.activation)
 
     def call(self, inputs, attention_mask=None, positions=None, cache=None,
-             cache_index=None, training=None):
+             cache_index=None, training=None, cache_layer=None):
         x = inputs
+        extra = {} if cache_layer is None else {"cache_layer": cache_layer}
         branch = self.attention(
             self.attention_norm(x), attention_mask=attention_mask,
             positions=positions, cache=cache, cache_index=cache_index,
-            training=training)
+            training=training, **extra)
         if cache is not None:
             branch, cache = branch
         x = x + self.dropout_layer(branch, training=training)

@@ -491,5 +491,11 @@ def test_int8_quantized_decoder_keeps_its_logits():
     assert lm.backbone.token_embedding.embeddings.dtype == "int8"
     after = lm.predict_on_batch(inputs)
     assert np.abs(after - before).max() < 0.02 * np.abs(before).max()
-    assert len(lm.generate([[5, 9]], max_new_tokens=3,
-                           stop_token_ids=[])[0]) == 3
+    cached = lm.generate([[5, 9]], max_new_tokens=3, stop_token_ids=[],
+                         return_ids=True)
+    assert len(cached[0]) == 3
+    # The dequantized head, made once per call, gives the ids of the
+    # uncached loop, which makes it at every step.
+    assert cached == lm.generate([[5, 9]], max_new_tokens=3,
+                                 stop_token_ids=[], return_ids=True,
+                                 use_cache=False)

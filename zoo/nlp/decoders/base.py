@@ -98,19 +98,36 @@ class DecoderBackbone(Backbone):
         return [self.get_layer(f"transformer_layer_{i}")
                 for i in range(self._block_count)]
 
-    def logits(self, hidden):
+    def logits(self, hidden, head=None):
         """Next-token logits `[batch, length, vocabulary_size]` (float32)
-        of final hidden states."""
+        of final hidden states.
+
+        `head`: None, or `output_head()` computed once beforehand (the
+        generation loop does, so no step transposes the table)."""
         if self.lm_head is not None:
             out = self.lm_head(hidden)
         else:
-            embedding = self.token_embedding
-            table = ops.cast(embedding.embeddings, hidden.dtype)
-            scale = getattr(embedding, "embeddings_scale", None)
-            if scale is not None:  # quantized ("int8"): per-row scales
-                table = table / ops.cast(scale, hidden.dtype)[:, None]
-            out = ops.matmul(hidden, ops.transpose(table))
+            if head is None:
+                head = self.output_head()
+            out = ops.matmul(hidden, ops.cast(head, hidden.dtype))
         return ops.cast(out, "float32")
+
+    def output_head(self):
+        """The tied head as a `[hidden, vocabulary_size]` matrix: the token
+        embedding table transposed (and dequantized), or None when the head
+        is a layer of its own (`lm_head`).
+
+        A product with the table itself contracts its last axis, which XLA
+        on a CPU runs about 1.5x slower than a product with this copy; the
+        generation loop makes the copy once per call, outside its steps."""
+        if self.lm_head is not None:
+            return None
+        embedding = self.token_embedding
+        table = ops.cast(embedding.embeddings, self.compute_dtype)
+        scale = getattr(embedding, "embeddings_scale", None)
+        if scale is not None:  # quantized ("int8"): per-row scales
+            table = table / ops.cast(scale, table.dtype)[:, None]
+        return ops.transpose(table)
 
     def empty_cache(self, batch_size, cache_length):
         """Zeros `[batch, num_layers, 2, cache_length, kv_heads, head_dim]`:
@@ -121,7 +138,7 @@ class DecoderBackbone(Backbone):
                          dtype=self.compute_dtype)
 
     def call_with_cache(self, token_ids, cache, cache_index, positions,
-                        attention_mask):
+                        attention_mask, head=None):
         """Runs new tokens against the key/value cache.
 
         Args:
@@ -130,6 +147,7 @@ class DecoderBackbone(Backbone):
             cache_index: scalar int, the cache slot of the first new token.
             positions: `[batch, length]` int, their rotary positions.
             attention_mask: `[batch, length, cache_length]` bool.
+            head: None, or `output_head()` computed once (see `logits`).
 
         Returns:
             `(logits [batch, length, vocabulary_size] float32, cache)`.
@@ -140,14 +158,15 @@ class DecoderBackbone(Backbone):
                 f"{self.name}: {length} tokens are more than its "
                 f"{self.max_sequence_length} positions.")
         x = self.embed(token_ids, positions)
-        caches = []
+        # Each layer writes only its new tokens' rows into the one cache
+        # array, which XLA (JAX, and TensorFlow's compiled decoding loop)
+        # updates in place: no step copies the cache.
         for i, block in enumerate(self.transformer_layers):
-            x, layer_cache = block(x, attention_mask=attention_mask,
-                                   positions=positions, cache=cache[:, i],
-                                   cache_index=cache_index)
-            caches.append(layer_cache)
+            x, cache = block(x, attention_mask=attention_mask,
+                             positions=positions, cache=cache,
+                             cache_index=cache_index, cache_layer=i)
         x = self.get_layer("final_norm")(x)
-        return self.logits(x), ops.stack(caches, axis=1)
+        return self.logits(x, head), cache
 
 
     def forward(self, token_ids, positions, attention_mask):

@@ -216,6 +216,8 @@ class CausalLM(Task):
                 _, kv = backbone.call_with_cache(
                     tokens[:, :-1], kv, 0, positions, mask)
             state = {"kv": kv, "pads": pads}
+            # Transposed once here, outside the loop's steps.
+            head = backbone.output_head()
 
             def logits_fn(sequence, index, cache):
                 last = ops.take(sequence, ops.reshape(index - 1, (1,)),
@@ -223,7 +225,7 @@ class CausalLM(Task):
                 positions, mask = self._step_inputs(
                     cache["pads"], index - 1, 1, max_length)
                 logits, kv = backbone.call_with_cache(
-                    last, cache["kv"], index - 1, positions, mask)
+                    last, cache["kv"], index - 1, positions, mask, head)
                 return logits[:, 0], {"kv": kv, "pads": cache["pads"]}
         else:
             state = {"pads": pads}
