@@ -40,6 +40,8 @@ class GenerationCandidate:
     prefill: object
     generate: object
     params: int
+    #: Whether its TensorFlow loop is XLA-compiled (zoo's always is).
+    jit_compile: bool = True
 
 
 def _prompts(vocabulary_size, batch_size, length, seed=0):
@@ -92,7 +94,8 @@ def keras_hub_candidate(peer, prompts, new_tokens, built):
         "keras_hub", "", built,
         lambda: peer.generate(short, stop_token_ids=None),
         lambda: peer.generate(full, stop_token_ids=None),
-        params=peer.count_params())
+        params=peer.count_params(),
+        jit_compile=bool(getattr(peer, "jit_compile", False)))
 
 
 def measure_generation(name, candidates, settings, progress=None):
@@ -139,9 +142,9 @@ def measure_generation(name, candidates, settings, progress=None):
             decode_row.samples_per_s = batch * (new_tokens - 1) / decode_s
         for row, mode in ((prefill_row, "prefill"), (decode_row, "decode")):
             row.mode, row.variant, row.params = mode, c.variant, c.params
-            # One compiled loop: jax.jit on JAX, a tf.function (no XLA) on
-            # TensorFlow, for zoo and keras-hub alike.
-            row.jit = keras.backend.backend() == "jax"
+            # One compiled loop: jax.jit on JAX; on TensorFlow zoo's is an
+            # XLA-compiled tf.function, keras-hub's follows its compile().
+            row.jit = keras.backend.backend() == "jax" or c.jit_compile
             row.batch_size = row.batch_size_requested = batch
             rows.append(row)
     return rows

@@ -144,15 +144,17 @@ def compiled(fn):
     return wrapper
 
 
-def compiled_with_variables(fn, variables):
+def compiled_with_variables(fn, variables, jit_compile=True):
     """`fn(*arrays)` compiled as one program that reads Keras `variables`.
 
     JAX: `jax.jit` with the variables' current values passed in as
     arguments (`keras.StatelessScope` maps each variable to its value
     inside), so the weights are not baked into the program as constants
     and later assignments are seen. TensorFlow: a `tf.function` compiled
-    by XLA (`jit_compile=True`; the variables are captured), which updates
-    a loop's arrays in place where a plain graph copies them. Other
+    by XLA (`jit_compile=True`, the default; the variables are captured),
+    which updates a loop's arrays in place where a plain graph copies them;
+    `jit_compile=False` gives a plain graph, for ops XLA cannot compile
+    (strings, `py_function`, shapes that depend on the data). Other
     backends: `fn` itself. Retraces when array shapes change.
     """
     backend = keras.backend.backend()
@@ -174,5 +176,5 @@ def compiled_with_variables(fn, variables):
         return call
     if backend == "tensorflow":
         return tensorflow().function(fn, reduce_retracing=True,
-                                     jit_compile=True)
+                                     jit_compile=bool(jit_compile))
     return fn

@@ -366,13 +366,14 @@ def beam_search(logits_fn, prompt, max_length, beam_size, end_token_id=None,
     return finished_seq, finished_score
 
 
-def compile_decoding(fn, variables):
+def compile_decoding(fn, variables, jit_compile=True):
     """A decoding function compiled once per input shape.
 
     `fn(*arrays)` runs a model (whose weights are the Keras `variables`)
     inside `generate` or `beam_search`; the whole loop becomes one program
     (`jax.jit` with the weights as arguments on JAX, `tf.function` with
     `jit_compile=True` on TensorFlow), so a step costs no Python dispatch
-    and XLA updates the loop's cache in place.
+    and XLA updates the loop's cache in place. `jit_compile=False` traces a
+    plain TensorFlow graph instead, for a `fn` whose ops XLA cannot compile.
     """
-    return compiled_with_variables(fn, variables)
+    return compiled_with_variables(fn, variables, jit_compile)

@@ -88,6 +88,7 @@ def test_every_family_agrees_with_xlas_default_path(tmp_path):
         for run in runs.values():
             if run.poll() is None:
                 run.kill()
+                run.wait()
     onednn, default = (np.load(paths[name]) for name in ("onednn",
                                                           "default"))
     state_onednn = json.loads(str(onednn["state"]))

@@ -167,3 +167,20 @@ def test_masks():
     assert full.tolist() == [[[1, 0, 0], [1, 1, 0], [1, 1, 0]]]
     with pytest.raises(zoo_ops.ArgumentError, match=r"`max_length` must be an int > prompt length 2"):
         zoo_ops.generate(lambda t, i, c: (None, c), np.ones((1, 2), "int32"), 2)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_compile_decoding_reads_the_variables_current_values(jit_compile):
+    """Compiled with XLA (the default) or as a plain graph, the program
+    reads a variable's value at each call, not a constant baked in."""
+    import keras
+
+    from zoo_ops.decoding import compile_decoding
+
+    weight = keras.Variable(np.full((3,), 2.0, "float32"))
+    fn = compile_decoding(lambda x: x * weight, [weight],
+                          jit_compile=jit_compile)
+    x = np.arange(3, dtype="float32")
+    np.testing.assert_array_equal(to_numpy(fn(x)), x * 2.0)
+    weight.assign(np.full((3,), 5.0, "float32"))
+    np.testing.assert_array_equal(to_numpy(fn(x)), x * 5.0)

@@ -108,14 +108,15 @@ class DecoderBackbone(Backbone):
             out = self.lm_head(hidden)
         else:
             if head is None:
-                head = self.output_head()
+                head = self.output_head(hidden.dtype)
             out = ops.matmul(hidden, ops.cast(head, hidden.dtype))
         return ops.cast(out, "float32")
 
-    def output_head(self):
-        """The tied head as a `[hidden, vocabulary_size]` matrix: the token
-        embedding table transposed (and dequantized), or None when the head
-        is a layer of its own (`lm_head`).
+    def output_head(self, dtype=None):
+        """The tied head as a `[hidden, vocabulary_size]` matrix of `dtype`
+        (default: the compute dtype): the token embedding table transposed
+        (and dequantized, in float32), or None when the head is a layer of
+        its own (`lm_head`).
 
         A product with the table itself contracts its last axis, which XLA
         on a CPU runs about 1.5x slower than a product with this copy; the
@@ -123,10 +124,14 @@ class DecoderBackbone(Backbone):
         if self.lm_head is not None:
             return None
         embedding = self.token_embedding
-        table = ops.cast(embedding.embeddings, self.compute_dtype)
+        dtype = dtype or self.compute_dtype
         scale = getattr(embedding, "embeddings_scale", None)
         if scale is not None:  # quantized ("int8"): per-row scales
-            table = table / ops.cast(scale, table.dtype)[:, None]
+            table = ops.cast(embedding.embeddings, "float32") / ops.cast(
+                scale, "float32")[:, None]
+            table = ops.cast(table, dtype)
+        else:
+            table = ops.cast(embedding.embeddings, dtype)
         return ops.transpose(table)
 
     def empty_cache(self, batch_size, cache_length):
@@ -160,7 +165,8 @@ class DecoderBackbone(Backbone):
         x = self.embed(token_ids, positions)
         # Each layer writes only its new tokens' rows into the one cache
         # array, which XLA (JAX, and TensorFlow's compiled decoding loop)
-        # updates in place: no step copies the cache.
+        # updates in place: a greedy or sampling step does not copy the
+        # cache (beam search reorders it, which does).
         for i, block in enumerate(self.transformer_layers):
             x, cache = block(x, attention_mask=attention_mask,
                              positions=positions, cache=cache,
