@@ -372,11 +372,10 @@ class TransformerDecoderBlock(keras.layers.Layer):
     def call(self, inputs, attention_mask=None, positions=None, cache=None,
              cache_index=None, training=None, cache_layer=None):
         x = inputs
-        extra = {} if cache_layer is None else {"cache_layer": cache_layer}
         branch = self.attention(
             self.attention_norm(x), attention_mask=attention_mask,
             positions=positions, cache=cache, cache_index=cache_index,
-            training=training, **extra)
+            training=training, cache_layer=cache_layer)
         if cache is not None:
             branch, cache = branch
         x = x + self.dropout_layer(branch, training=training)

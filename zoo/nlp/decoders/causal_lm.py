@@ -14,8 +14,8 @@ padding is masked out), fills a key/value cache of static shape with the
 prompt, then decodes one token per step with `zoo_ops.decoding` (greedy,
 sampling, beam search) inside one compiled function (`jax.jit` on JAX, an
 XLA-compiled `tf.function` on TensorFlow), reused while the shapes and
-settings are the same. Cached decoding gives exactly the ids of recomputing the whole
-sequence at every step (`use_cache=False`, tested).
+settings are the same. Cached decoding gives exactly the ids of
+recomputing the whole sequence at every step (`use_cache=False`, tested).
 """
 
 import keras
