@@ -2,6 +2,7 @@
 
 ```sh
 zoo predict resnet50 photo.jpg scan.png --top-k 3      # a table per image
+zoo predict resnet50 photo.jpg --precision bfloat16    # faster on bf16 CPUs
 zoo predict runs/digits digit.png --json               # machine-readable
 zoo predict all_minilm_l6_v2 --text "a cat" --text "a kitten"
 zoo info out/r50                                       # an export's card
@@ -34,6 +35,10 @@ def add_parser(subparsers):
     predict.add_argument("--top-k", dest="top_k", type=int, default=5)
     predict.add_argument("--json", action="store_true",
                          help="print JSON instead of tables")
+    predict.add_argument("--precision", default="float32",
+                         choices=("float32", "bfloat16"),
+                         help="image models: compute in bfloat16 (a copy "
+                              "of the weights; see docs/performance.md)")
     predict.set_defaults(func=run_predict)
 
     info = subparsers.add_parser(
@@ -144,6 +149,7 @@ def run_predict(args):
         print("zoo predict: an image classifier takes image files, not "
               "--text.")
         return 2
+    model.inference_dtype = args.precision
     shape = tuple(model.inputs[0].shape[1:])
     channels = shape[0] if getattr(model.preprocessor, "data_format",
                                    "") == "channels_first" else shape[-1]

@@ -280,6 +280,56 @@ def refold(fused):
     return len(pairs)
 
 
+def recast(network, dtype):
+    """A copy of `network`, same weights, whose layers compute in `dtype`.
+
+    The copy is rebuilt from `network.get_config()` with every layer's
+    dtype policy set to `dtype` (its variables too: `"bfloat16"` stores
+    bfloat16 weights); input layers keep theirs, so the copy takes the
+    same float32 inputs. A task's preprocessor is shared with the copy.
+
+    Args:
+        network: a Keras model whose config rebuilds it (zoo models, a
+            model `fuse_batch_norm` returned).
+        dtype: a Keras dtype policy name (`"bfloat16"`), or None for a
+            copy computing as `network` does.
+
+    Returns:
+        the copy (`network` itself when the rebuilt object is no model).
+
+    Raises:
+        ValueError: the rebuilt model's weights do not match `network`'s
+            (variables added after building, as by `enable_lora`).
+    """
+    config = network.get_config()
+    if dtype is not None:
+        config = _with_dtype(config, dtype)
+    copy = network.__class__.from_config(config)
+    try:
+        copy.set_weights(network.get_weights())
+    except ValueError as error:
+        raise ValueError(
+            f"{network.name} cannot be rebuilt in {dtype or 'its dtype'} "
+            f"from its config: {error}") from None
+    if getattr(network, "preprocessor", None) is not None:
+        copy.preprocessor = network.preprocessor
+    return copy if isinstance(copy, keras.Model) else network
+
+
+def _with_dtype(value, dtype, parent=None):
+    """`value` (a Keras config) with each layer's dtype policy `dtype`;
+    input layers keep theirs."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "DTypePolicy" and parent != "InputLayer":
+            return {**value, "config": {**value["config"], "name": dtype}}
+        name = value.get("class_name", parent)
+        return {key: _with_dtype(item, dtype, name)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_dtype(item, dtype, parent) for item in value]
+    return value
+
+
 def _logger():
     import logging
 

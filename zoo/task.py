@@ -5,6 +5,10 @@ import keras
 from zoo.backbone import deserialize_dtype
 
 
+#: What `Task.inference_dtype` takes.
+INFERENCE_DTYPES = ("float32", "bfloat16")
+
+
 class Task(keras.Model):
     """A functional model wrapping a `Backbone` plus a task head.
 
@@ -78,17 +82,17 @@ class Task(keras.Model):
         themselves (`enable_lora`, `quantize`). Only `predict` uses it;
         `fit` trains this model's own layers. After assigning variables by
         hand, call `weights_changed()`.
+
+        With `inference_dtype="bfloat16"`, the bfloat16 copy `predict`
+        runs (folded on TensorFlow when `fold_batch_norms` is True).
         """
+        low = self._reduced_precision_copy()
+        if low is not None:
+            return low.inference_model() or low
         if not self.fold_batch_norms or keras.backend.backend() != (
                 "tensorflow"):
             return None
-        structure = (tuple(id(v) for v in self.variables),
-                     self.dtype_policy.name)
-        optimizer = getattr(self, "optimizer", None)
-        iterations = getattr(optimizer, "iterations", None)
-        version = (id(optimizer),
-                   None if iterations is None else int(iterations.numpy()),
-                   getattr(self, "_weights_version", 0))
+        structure, version = self._weights_key()
         cached = getattr(self, "_inference_cache", None)
         if cached is not None and cached[0] == structure:
             if cached[1] != version and cached[2] is not None:
@@ -113,6 +117,72 @@ class Task(keras.Model):
         if cached is not None:
             self.predict_function = None  # traced with the old graph
         return folded
+
+    def _weights_key(self):
+        """`(structure, version)`: which variables there are, and a counter
+        that changes whenever their values may have (see
+        `inference_model`)."""
+        structure = (tuple(id(v) for v in self.variables),
+                     self.dtype_policy.name)
+        optimizer = getattr(self, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        version = (id(optimizer),
+                   None if iterations is None else int(iterations.numpy()),
+                   getattr(self, "_weights_version", 0))
+        return structure, version
+
+    # --- inference in bfloat16 -------------------------------------------------
+
+    @property
+    def inference_dtype(self):
+        """The dtype `predict` computes in: `"float32"` (the default: the
+        model as built) or `"bfloat16"`.
+
+        With `"bfloat16"`, `predict` and `predict_on_batch` run a copy of
+        this model rebuilt with bfloat16 layers and weights (batch norms
+        folded into the convolutions on TensorFlow, kept on JAX: see
+        docs/performance.md for what each measured), and return float32
+        outputs. The copy's weights are this model's, copied again whenever
+        they may have changed (as `inference_model` refolds); `fit` and
+        `evaluate` always run this model in its own dtype. Not saved with
+        the model.
+        """
+        return getattr(self, "_inference_dtype", "float32")
+
+    @inference_dtype.setter
+    def inference_dtype(self, value):
+        value = "float32" if value is None else str(value)
+        if value not in INFERENCE_DTYPES:
+            raise ValueError(
+                f"inference_dtype must be one of {list(INFERENCE_DTYPES)}, "
+                f"got {value!r}.")
+        if value == self.inference_dtype:
+            return
+        object.__setattr__(self, "_inference_dtype", value)
+        object.__setattr__(self, "_reduced_precision", None)
+
+    def _reduced_precision_copy(self):
+        """The copy `predict` runs in `inference_dtype` (its weights made
+        current), or None in float32."""
+        dtype = self.inference_dtype
+        if dtype == "float32" or self.dtype_policy.compute_dtype == dtype:
+            return None
+        from zoo.fusion import recast
+
+        structure, version = self._weights_key()
+        cached = getattr(self, "_reduced_precision", None)
+        if cached is not None and cached[0] == structure:
+            copy = cached[2]
+            if cached[1] != version:
+                copy.set_weights(self.get_weights())
+        else:
+            copy = recast(self, dtype)
+        if copy.fold_batch_norms != self.fold_batch_norms:
+            copy.fold_batch_norms = self.fold_batch_norms
+        # Not tracked: no part of this model (nor of its weights).
+        object.__setattr__(self, "_reduced_precision",
+                           (structure, version, copy))
+        return copy
 
     def weights_changed(self):
         """Tells `predict` that the weights changed (they are folded again
@@ -220,7 +290,11 @@ class Task(keras.Model):
 
     def predict(self, x, batch_size=None, **kwargs):
         """`keras.Model.predict`, running the preprocessor over `x`, with
-        batch norms folded (`inference_model`)."""
+        batch norms folded (`inference_model`), in `inference_dtype`."""
+        low = self._reduced_precision_copy()
+        if low is not None:
+            return _as_float32(low.predict(x, batch_size=batch_size,
+                                           **kwargs))
         self.inference_model()  # built before Keras traces predict_step
         if self.preprocessor is None:
             return super().predict(x, batch_size=batch_size, **kwargs)
@@ -230,7 +304,10 @@ class Task(keras.Model):
 
     def predict_on_batch(self, x):
         """`keras.Model.predict_on_batch`, with batch norms folded
-        (`inference_model`)."""
+        (`inference_model`), in `inference_dtype`."""
+        low = self._reduced_precision_copy()
+        if low is not None:
+            return _as_float32(low.predict_on_batch(x))
         self.inference_model()
         return super().predict_on_batch(x)
 
@@ -260,6 +337,19 @@ class Task(keras.Model):
         if "dtype" in config:
             config["dtype"] = deserialize_dtype(config["dtype"])
         return cls(**config)
+
+
+def _as_float32(outputs):
+    """`predict`'s numpy outputs with bfloat16/float16 arrays as float32."""
+    import numpy as np
+
+    def cast(value):
+        if isinstance(value, np.ndarray) and str(value.dtype) in (
+                "bfloat16", "float16"):
+            return value.astype("float32")
+        return value
+
+    return keras.tree.map_structure(cast, outputs)
 
 
 def _deserialize(spec):

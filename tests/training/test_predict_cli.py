@@ -67,6 +67,34 @@ def test_predict_images_of_any_size_and_mode_in_a_fresh_process(tmp_path):
                                                     abs=1e-5)
 
 
+def test_predict_in_bfloat16(tmp_path, capsys):
+    """`--precision bfloat16`: every class's probability within bfloat16's
+    rounding of the float32 model's (random batch norms, so that each
+    layer's rounding counts), and not equal to it."""
+    import skimage.data
+
+    from testing_utils import randomize_batch_norm
+
+    model = small_classifier(num_classes=4)
+    randomize_batch_norm(model, seed=3)
+    model.save_to_preset(tmp_path / "preset")
+    photo = skimage.data.chelsea()[::8, ::8]
+    path = _write(tmp_path / "cat.png", photo)
+    assert main(["predict", str(tmp_path / "preset"), path, "--json",
+                 "--top-k", "4", "--precision", "bfloat16"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    (expected,) = keras_probabilities(model, [photo])
+    printed = {e["class"]: e["probability"] for e in record["top_k"]}
+    np.testing.assert_allclose([printed[c] for c in range(4)], expected,
+                               atol=0.02)
+    # ... and not float32's own.
+    assert np.abs([printed[c] for c in range(4)] - expected).max() > 1e-4
+    with pytest.raises(SystemExit):
+        main(["predict", str(tmp_path / "preset"), path,
+              "--precision", "float16"])
+    assert "invalid choice: 'float16'" in capsys.readouterr().err
+
+
 def test_predict_texts_and_info(tmp_path, capsys):
     """Texts: the embeddings' norms (1, normalised) and cosine
     similarities equal the encoder's `embed()`; `zoo info` prints an

@@ -201,3 +201,50 @@ def test_predict_folds_batch_norms_and_follows_the_weights(tmp_path):
     assert model.inference_model() is None
     np.testing.assert_allclose(model.predict_on_batch(images),
                                _run(model, images), **FOLDED)
+
+
+def test_bfloat16_predict_runs_a_copy_that_follows_the_weights(tmp_path):
+    """`inference_dtype="bfloat16"`: predict runs a bfloat16 copy (batch
+    norms folded on TensorFlow, kept on JAX) and returns float32 within
+    bfloat16's rounding of the float32 outputs; fit trains the model, not
+    the copy, and the copy follows fit and load_weights."""
+    keras.utils.set_random_seed(0)
+    model = zoo.create_model("resnet18", num_classes=4, activation=None,
+                             input_shape=(32, 32, 3),
+                             stage_filters=(8, 8, 8, 8))
+    model.preprocessor = None
+    _randomize(model)
+    images = _images(8)
+    weights = len(model.weights)
+    expected = _run(model, images)
+    with pytest.raises(ValueError, match="'float32', 'bfloat16'"):
+        model.inference_dtype = "float16"
+    model.inference_dtype = "bfloat16"
+    low = model.inference_model()
+    kernels = [layer.kernel for layer in _layers_of(low, keras.layers.Conv2D)]
+    assert kernels and {str(k.dtype) for k in kernels} == {"bfloat16"}
+    assert not {id(v) for v in low.weights} & {id(v) for v in model.weights}
+    assert bool(_layers_of(low, keras.layers.BatchNormalization)) == (
+        keras.backend.backend() == "jax")
+    for actual in (model.predict(images, verbose=0),
+                   model.predict_on_batch(images)):
+        assert actual.dtype == np.float32
+        # bfloat16 keeps 8 significant bits: about 0.4% per rounding.
+        _assert_close(actual, expected, tolerance=0.05)
+    model.save_weights(tmp_path / "before.weights.h5")
+
+    model.compile(optimizer=keras.optimizers.SGD(0.5),
+                  loss=keras.losses.SparseCategoricalCrossentropy(
+                      from_logits=True))
+    model.fit(images, np.arange(8) % 4, epochs=4, verbose=0)
+    assert len(model.weights) == weights
+    trained = _run(model, images)
+    assert np.abs(trained - expected).max() > 0.5 * np.abs(expected).max()
+    _assert_close(model.predict(images, verbose=0), trained, tolerance=0.05)
+    model.load_weights(tmp_path / "before.weights.h5")
+    _assert_close(model.predict_on_batch(images), expected, tolerance=0.05)
+    model.inference_dtype = None  # float32 again: the model itself
+    assert model.inference_model() is None or not _layers_of(
+        model.inference_model(), keras.layers.BatchNormalization)
+    np.testing.assert_allclose(model.predict_on_batch(images), expected,
+                               **FOLDED)

@@ -341,17 +341,17 @@ def _network(model, fuse, quantize=None, precision="float32"):
     rebuilt in bfloat16 when asked."""
     import keras
 
+    from zoo.fusion import fuse_batch_norm, recast
+
     network, fused = model, False
     if fuse and any(isinstance(layer, keras.layers.BatchNormalization)
                     for layer in _all_layers(model)):
-        from zoo.fusion import fuse_batch_norm
-
         network, fused = fuse_batch_norm(model), True
     if precision == "bfloat16":
-        network = _recast(network, "bfloat16")
+        network = recast(network, "bfloat16")
     if quantize == "int8":
         if network is model:
-            network = _recast(model, None)   # a copy: model stays float
+            network = recast(model, None)   # a copy: model stays float
         try:
             # Layers without weights to quantise stay as they are (a
             # tokenizer is never built).
@@ -361,35 +361,6 @@ def _network(model, fuse, quantize=None, precision="float32"):
                 f"Keras could not quantise {model.name}: "
                 f"{_first_line(error)}") from error
     return network, fused
-
-
-def _recast(network, dtype):
-    """A copy of `network` (same weights) whose layers compute in `dtype`
-    (None: as they are); inputs stay float32."""
-    import keras
-
-    config = network.get_config()
-    if dtype is not None:
-        config = _with_dtype(config, dtype)
-    copy = network.__class__.from_config(config)
-    copy.set_weights(network.get_weights())
-    if getattr(network, "preprocessor", None) is not None:
-        copy.preprocessor = network.preprocessor
-    return copy if isinstance(copy, keras.Model) else network
-
-
-def _with_dtype(value, dtype, parent=None):
-    """`value` (a Keras config) with each layer's dtype policy `dtype`;
-    input layers keep theirs."""
-    if isinstance(value, dict):
-        if value.get("class_name") == "DTypePolicy" and parent != "InputLayer":
-            return {**value, "config": {**value["config"], "name": dtype}}
-        name = value.get("class_name", parent)
-        return {key: _with_dtype(item, dtype, name)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        return [_with_dtype(item, dtype, parent) for item in value]
-    return value
 
 
 def _all_layers(model):
