@@ -21,6 +21,8 @@ from keras import layers
 
 from zoo.backbone import standardize_data_format
 from zoo.layers import DropPath, SqueezeExcite
+from zoo.layers.conv import Conv2D
+from zoo.layers.normalization import BatchNormalization
 from zoo.layers.initializers import HostHeNormal
 
 PADDINGS = ("same", "symmetric")
@@ -82,7 +84,7 @@ class ConvBuilder:
                 f"{name}: a convolution is strided or dilated, not both "
                 f"(strides={strides}, dilation_rate={dilation_rate}).")
         x, padding = self._pad(x, kernel_size, strides, name)
-        return layers.Conv2D(
+        return Conv2D(
             filters, kernel_size, strides=strides, padding=padding,
             use_bias=use_bias, activation=activation, groups=groups,
             dilation_rate=dilation_rate, data_format=self.data_format,
@@ -106,7 +108,7 @@ class ConvBuilder:
 
     def bn(self, x, name, zero_init=False):
         """Batch norm over the channel axis."""
-        return layers.BatchNormalization(
+        return BatchNormalization(
             axis=self.bn_axis, epsilon=self.bn_epsilon,
             momentum=self.bn_momentum,
             gamma_initializer="zeros" if zero_init else "ones",

@@ -13,6 +13,8 @@ batch norm on every output level.
 
 import keras
 
+from zoo.layers.conv import Conv2D
+
 FUSION_TYPES = ("sum", "concat")
 
 
@@ -71,8 +73,7 @@ def build_fpn(features, *, min_level=3, max_level=7, num_filters=256,
             f"C{min_level}; it has {sorted(levels)}.")
     backbone_max = min(max(levels), max_level)
     channel_axis = 1 if data_format == "channels_first" else -1
-    conv = (keras.layers.SeparableConv2D if use_separable_conv
-            else keras.layers.Conv2D)
+    conv = keras.layers.SeparableConv2D if use_separable_conv else Conv2D
     # The Model Garden's FPN builds its convolutions with the
     # "VarianceScaling" initializer (scale 1, fan_in, truncated normal).
     def conv_layer(kernel_size, strides, layer_name):

@@ -27,6 +27,8 @@ ASPP convolutions start from Keras' VarianceScaling (the Model Garden's
 
 import keras
 
+from zoo.layers.conv import Conv2D
+from zoo.layers.normalization import BatchNormalization
 from zoo.layers.resize import ResizeLike
 
 FUSIONS = (None, "none", "deeplabv3plus")
@@ -46,11 +48,11 @@ def _conv_bn_act(x, filters, kernel_size, *, name, dilation_rate=1,
             use_bias=False, data_format=data_format, dtype=dtype,
             name=f"{name}_depthwise")(x)
         kernel_size, dilation_rate = 1, 1
-    x = keras.layers.Conv2D(
+    x = Conv2D(
         filters, kernel_size, padding="same", dilation_rate=dilation_rate,
         use_bias=False, kernel_initializer=initializer,
         data_format=data_format, dtype=dtype, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(
+    x = BatchNormalization(
         axis=_axis(data_format), momentum=norm_momentum,
         epsilon=norm_epsilon, dtype=dtype, name=f"{name}_bn")(x)
     return keras.layers.Activation(activation, dtype=dtype,
@@ -176,7 +178,7 @@ def build_segmentation_head(features, low_level=None, *, num_classes,
     if upsample_to is not None:
         x = ResizeLike(data_format=data_format, dtype=dtype,
                        name=f"{name}_features_resize")([x, upsample_to])
-    return keras.layers.Conv2D(
+    return Conv2D(
         num_classes, prediction_kernel_size, padding="same",
         use_bias=classifier_bias,
         kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
