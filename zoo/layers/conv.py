@@ -56,7 +56,11 @@ def _jax_pointwise():
     def sampled(x, stride):
         # A 1x1 window at stride s reads pixels 0, s, 2s, ... in "same"
         # and "valid" padding alike (ceil(size / s) of them, no padding).
-        return x[:, ::stride, ::stride, :] if stride > 1 else x
+        # A static strided slice (an indexing expression would become a
+        # gather, which LiteRT cannot convert).
+        if stride == 1:
+            return x
+        return lax.slice(x, (0,) * 4, x.shape, (1, stride, stride, 1))
 
     @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
     def pointwise(x, kernel, stride):
@@ -75,8 +79,13 @@ def _jax_pointwise():
             (((0,), (0,)), ((), ()))).reshape(kernel.shape)
         grad_x = lax.dot_general(grad, kernel[0, 0], (((3,), (1,)), ((), ())))
         if stride > 1:
-            grad_x = jnp.zeros(x.shape, grad_x.dtype).at[
-                :, ::stride, ::stride, :].set(grad_x)
+            # Back onto the sampled pixels, zeros between and after them.
+            spread = [(0, 0, 0)]
+            for axis in (1, 2):
+                size = (grad_x.shape[axis] - 1) * stride + 1
+                spread.append((0, x.shape[axis] - size, stride - 1))
+            grad_x = lax.pad(grad_x, jnp.zeros((), grad_x.dtype),
+                             spread + [(0, 0, 0)])
         return grad_x.astype(x.dtype), grad_kernel.astype(kernel.dtype)
 
     pointwise.defvjp(forward, backward)
