@@ -30,18 +30,6 @@ def pytest_configure(config):
     gc.freeze()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _freeze_what_outlives_a_module():
-    """After each module, whatever it left alive (backend caches, objects
-    the libraries keep) joins the frozen objects: later collections,
-    Keras' `clear_session` among them, scan only what later tests make
-    (the count tests built every variant 3-7 times slower late in a
-    suite than alone, most of it in the collector)."""
-    yield
-    gc.collect()
-    gc.freeze()
-
-
 #: The backend that runs the tests marked `one_backend` (without an
 #: argument; `one_backend("jax")` names another).
 ONE_BACKEND = "tensorflow"
