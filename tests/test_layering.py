@@ -58,10 +58,6 @@ TENSORFLOW_ALLOWED = {
 #: The modules that may import JAX.
 JAX_ALLOWED = {
     "zoo_ops/_backend.py",
-    # The JAX paths of two Keras layers, imported inside their calls when
-    # the backend is JAX (docs/performance.md).
-    "zoo/layers/conv.py",
-    "zoo/layers/normalization.py",
     "training/distribution.py",
     "benchmarks/environment.py",
     "benchmarks/flops.py",

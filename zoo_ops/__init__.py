@@ -60,6 +60,7 @@ from zoo_ops.matching import (
     match_boxes,
 )
 from zoo_ops.nms import combined_non_max_suppression, non_max_suppression_padded
+from zoo_ops.pointwise import channel_moments, pointwise_conv2d
 from zoo_ops.roi_align import assign_fpn_levels, multilevel_roi_align, roi_align
 from zoo_ops.sampling import balanced_sample
 
@@ -68,7 +69,7 @@ __all__ = [
     "POSITIVE", "ShapeError", "SigmoidFocalLoss", "SmoothL1Loss",
     "ZooOpsError", "anchor_grid_shapes", "assign_fpn_levels",
     "attention_mask", "balanced_sample", "beam_search", "box_area",
-    "box_iou", "causal_attention_mask", "clip_boxes", "compile_decoding",
+    "box_iou", "causal_attention_mask", "channel_moments", "clip_boxes", "compile_decoding",
     "combined_non_max_suppression", "convert_boxes", "decode_boxes",
     "denormalize_boxes", "encode_boxes", "filter_small_boxes",
     "filter_top_k", "filter_top_p", "flatten_anchors", "gather_targets",
@@ -76,6 +77,6 @@ __all__ = [
     "generate_anchors_numpy", "jitter_boxes", "label_anchors",
     "length_penalty", "match_boxes", "multilevel_roi_align",
     "non_max_suppression_padded", "normalize_boxes",
-    "padding_attention_mask", "paste_masks", "roi_align", "sample_logits",
+    "padding_attention_mask", "paste_masks", "pointwise_conv2d", "roi_align", "sample_logits",
     "sigmoid_focal_loss", "unflatten_anchor_targets",
 ]

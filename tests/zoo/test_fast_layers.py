@@ -150,3 +150,23 @@ def test_batch_norm_statistics_and_gradients_are_keras_own(shape):
         keras.ops.convert_to_numpy(theirs(x, training=False)), atol=1e-5)
     copy = keras.layers.deserialize(keras.layers.serialize(ours))
     assert type(copy) is BatchNormalization
+
+
+@pytest.mark.parametrize("size, stride", [(9, 1), (8, 2), (9, 3)])
+def test_zoo_ops_pointwise_ops_equal_numpy(size, stride):
+    """`zoo_ops.pointwise_conv2d` (every backend's path) is the product of
+    the sampled pixels with the kernel; `zoo_ops.channel_moments` is
+    NumPy's mean and variance over all axes but the last."""
+    import zoo_ops
+
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(2, size, size, 3)) * 2 + 20).astype("float32")
+    kernel = rng.normal(size=(1, 1, 3, 4)).astype("float32")
+    y = keras.ops.convert_to_numpy(zoo_ops.pointwise_conv2d(x, kernel,
+                                                            stride))
+    np.testing.assert_allclose(y, x[:, ::stride, ::stride] @ kernel[0, 0],
+                               rtol=1e-5, atol=1e-4)
+    mean, variance = (keras.ops.convert_to_numpy(t)
+                      for t in zoo_ops.channel_moments(x))
+    np.testing.assert_allclose(mean, x.mean((0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(variance, x.var((0, 1, 2)), rtol=1e-4)

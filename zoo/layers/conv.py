@@ -17,9 +17,9 @@ Same weights, same configuration keys, same outputs to float tolerance
 layer).
 """
 
-import functools
-
 import keras
+
+import zoo_ops
 
 __all__ = ["Conv2D"]
 
@@ -40,53 +40,6 @@ class Conv2D(keras.layers.Conv2D):
     def convolution_op(self, inputs, kernel):
         """Keras' convolution, or on JAX the 1x1 matrix product."""
         if keras.backend.backend() == "jax" and self._pointwise():
-            return _jax_pointwise()(keras.ops.convert_to_tensor(inputs),
-                                    keras.ops.convert_to_tensor(kernel),
-                                    int(self.strides[0]))
+            return zoo_ops.pointwise_conv2d(inputs, kernel,
+                                            int(self.strides[0]))
         return super().convolution_op(inputs, kernel)
-
-
-@functools.cache
-def _jax_pointwise():
-    """`pointwise(x, kernel, stride)` with its own gradient (JAX)."""
-    import jax
-    import jax.numpy as jnp
-    from jax import lax
-
-    def sampled(x, stride):
-        # A 1x1 window at stride s reads pixels 0, s, 2s, ... in "same"
-        # and "valid" padding alike (ceil(size / s) of them, no padding).
-        # A static strided slice (an indexing expression would become a
-        # gather, which LiteRT cannot convert).
-        if stride == 1:
-            return x
-        return lax.slice(x, (0,) * 4, x.shape, (1, stride, stride, 1))
-
-    @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-    def pointwise(x, kernel, stride):
-        return lax.dot_general(sampled(x, stride), kernel[0, 0],
-                               (((3,), (0,)), ((), ())))
-
-    def forward(x, kernel, stride):
-        return pointwise(x, kernel, stride), (x, kernel)
-
-    def backward(stride, residuals, grad):
-        x, kernel = residuals
-        inputs, filters = kernel.shape[2], kernel.shape[3]
-        # Contracting the pixels of both: no operand needs a transpose.
-        grad_kernel = lax.dot_general(
-            sampled(x, stride).reshape(-1, inputs), grad.reshape(-1, filters),
-            (((0,), (0,)), ((), ()))).reshape(kernel.shape)
-        grad_x = lax.dot_general(grad, kernel[0, 0], (((3,), (1,)), ((), ())))
-        if stride > 1:
-            # Back onto the sampled pixels, zeros between and after them.
-            spread = [(0, 0, 0)]
-            for axis in (1, 2):
-                size = (grad_x.shape[axis] - 1) * stride + 1
-                spread.append((0, x.shape[axis] - size, stride - 1))
-            grad_x = lax.pad(grad_x, jnp.zeros((), grad_x.dtype),
-                             spread + [(0, 0, 0)])
-        return grad_x.astype(x.dtype), grad_kernel.astype(kernel.dtype)
-
-    pointwise.defvjp(forward, backward)
-    return pointwise
